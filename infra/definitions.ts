@@ -1,0 +1,107 @@
+/**
+ * Resource definitions shared by the CDK app and the local stack, so both create the same table,
+ * indexes and queues. Plain data: no aws-cdk-lib import, so local mode can load it cheaply.
+ */
+import { deadLetterQueueName, type KilnConfig, queueName, queueSlots } from '../core/config';
+import type { Priority } from '../core/job';
+
+export interface KeyAttribute {
+  readonly name: string;
+  readonly type: 'S' | 'N';
+}
+
+export interface IndexDefinition {
+  readonly indexName: string;
+  readonly partitionKey: KeyAttribute;
+  readonly sortKey: KeyAttribute;
+}
+
+export interface TableDefinition {
+  readonly partitionKey: KeyAttribute;
+  readonly timeToLiveAttribute: string;
+  readonly globalSecondaryIndexes: readonly IndexDefinition[];
+}
+
+/**
+ * The jobs table. `createdKey` = `${createdAt}#${jobId}` sorts a caller's jobs newest first;
+ * `ownerStatus` = `${owner}#${status}` serves `GET /jobs?status=`; `byStatus` lets the sweeper
+ * find queued and leased jobs without a scan.
+ */
+export const JOBS_TABLE: TableDefinition = {
+  partitionKey: { name: 'jobId', type: 'S' },
+  timeToLiveAttribute: 'expiresAtEpoch',
+  globalSecondaryIndexes: [
+    {
+      indexName: 'byOwner',
+      partitionKey: { name: 'owner', type: 'S' },
+      sortKey: { name: 'createdKey', type: 'S' },
+    },
+    {
+      indexName: 'byOwnerStatus',
+      partitionKey: { name: 'ownerStatus', type: 'S' },
+      sortKey: { name: 'createdKey', type: 'S' },
+    },
+    {
+      indexName: 'byStatus',
+      partitionKey: { name: 'status', type: 'S' },
+      sortKey: { name: 'updatedAt', type: 'S' },
+    },
+  ],
+};
+
+export function jobsTableName(prefix: string): string {
+  return `${prefix}-jobs`;
+}
+
+export function artifactsBucketName(prefix: string, account = 'local'): string {
+  return `${prefix}-artifacts-${account}`;
+}
+
+export interface QueueDefinition {
+  readonly pool: string;
+  readonly priority: Priority;
+  readonly queueName: string;
+  readonly deadLetterQueueName: string;
+  readonly visibilityTimeoutSeconds: number;
+  readonly maxReceiveCount: number;
+  readonly messageRetentionSeconds: number;
+}
+
+/** One queue (and DLQ) per pool × priority class. */
+export function queueDefinitions(config: KilnConfig): QueueDefinition[] {
+  return queueSlots(config).map(({ pool, priority }) => ({
+    pool,
+    priority,
+    queueName: queueName(config.prefix, pool, priority),
+    deadLetterQueueName: deadLetterQueueName(config.prefix, pool, priority),
+    // The agent extends visibility on every heartbeat; a dead agent's message reappears after one lease.
+    visibilityTimeoutSeconds: config.leaseSeconds,
+    maxReceiveCount: config.maxReceiveCount,
+    messageRetentionSeconds: 14 * 24 * 3600,
+  }));
+}
+
+/** Key of a queue in the `KILN_QUEUE_URLS` map. */
+export function queueKey(pool: string, priority: Priority): string {
+  return `${pool}/${priority}`;
+}
+
+/** Environment variables read by the composition roots of the Lambdas and the agent. */
+export const ENV = {
+  /** JSON of the validated KilnConfig (see core/config.ts). */
+  config: 'KILN_CONFIG',
+  tableName: 'KILN_TABLE_NAME',
+  bucketName: 'KILN_BUCKET_NAME',
+  /** JSON object: `${pool}/${priority}` → queue URL. */
+  queueUrls: 'KILN_QUEUE_URLS',
+  /** Agent only: the pool this agent serves. */
+  pool: 'KILN_POOL',
+  /** Agent only: a stable id for this agent (instance id in AWS). */
+  agentId: 'KILN_AGENT_ID',
+  /** Agent only: parent directory of per-job working directories. */
+  workDir: 'KILN_WORK_DIR',
+  /** Optional endpoint overrides (local mode). */
+  dynamodbEndpoint: 'KILN_DYNAMODB_ENDPOINT',
+  sqsEndpoint: 'KILN_SQS_ENDPOINT',
+  s3Endpoint: 'KILN_S3_ENDPOINT',
+} as const;

@@ -1,0 +1,67 @@
+/**
+ * The HTTP API's routes: one Lambda each. The CDK app turns this table into API Gateway routes
+ * and per-function grants; the local HTTP server dispatches by it. Plain data.
+ */
+export type RouteName = 'submitJob' | 'getJob' | 'listJobs' | 'cancelJob' | 'getJobLogs' | 'getArtifact';
+
+export interface RouteDefinition {
+  readonly name: RouteName;
+  readonly method: 'GET' | 'POST';
+  /** API Gateway v2 route path, `{id}` is a path parameter. */
+  readonly path: string;
+  /** Lambda entry file (exports `handler`), relative to the repository root. */
+  readonly entry: string;
+  /** What the function may touch; the CDK app grants exactly this. */
+  readonly access: {
+    readonly table: 'read' | 'write';
+    readonly queues?: 'send';
+    readonly bucket?: 'read';
+  };
+}
+
+export const ROUTES: readonly RouteDefinition[] = [
+  {
+    name: 'submitJob',
+    method: 'POST',
+    path: '/jobs',
+    entry: 'lambdas/entry/submit-job.ts',
+    access: { table: 'write', queues: 'send' },
+  },
+  { name: 'listJobs', method: 'GET', path: '/jobs', entry: 'lambdas/entry/list-jobs.ts', access: { table: 'read' } },
+  { name: 'getJob', method: 'GET', path: '/jobs/{id}', entry: 'lambdas/entry/get-job.ts', access: { table: 'read' } },
+  {
+    name: 'cancelJob',
+    method: 'POST',
+    path: '/jobs/{id}/cancel',
+    entry: 'lambdas/entry/cancel-job.ts',
+    access: { table: 'write' },
+  },
+  {
+    name: 'getJobLogs',
+    method: 'GET',
+    path: '/jobs/{id}/logs',
+    entry: 'lambdas/entry/get-job-logs.ts',
+    access: { table: 'read', bucket: 'read' },
+  },
+  {
+    name: 'getArtifact',
+    method: 'GET',
+    path: '/jobs/{id}/artifact',
+    entry: 'lambdas/entry/get-artifact.ts',
+    access: { table: 'read', bucket: 'read' },
+  },
+];
+
+/** Background functions (not behind the API). */
+export const BACKGROUND_FUNCTIONS = {
+  /** Re-dispatches never-sent jobs and recovers expired leases; runs every minute. */
+  sweeper: { entry: 'lambdas/entry/sweeper.ts' },
+} as const;
+
+/** S3 key layout inside the artifacts bucket. */
+export const S3_LAYOUT = {
+  artifactKey: (jobId: string, format: string) => `artifacts/${jobId}/image.${format}`,
+  logChunkKey: (jobId: string, seq: number) => `logs/${jobId}/${String(seq).padStart(8, '0')}.log`,
+  artifactPrefix: 'artifacts/',
+  logPrefix: 'logs/',
+} as const;
