@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { ConfigError } from './errors';
 import { ARCHITECTURES, type Architecture, PRIORITIES, type Priority } from './job';
 
-const poolName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,30}$/, 'pool names are lowercase letters, digits, "_" and "-"');
+const poolName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,30}$/, 'pool names are lowercase letters, digits, "_" and "-"');
 
 export const PoolConfigSchema = z.strictObject({
   name: poolName,
@@ -28,8 +30,24 @@ export const KilnConfigSchema = z
       .array(PoolConfigSchema)
       .min(1)
       .default([
-        { name: 'general-x86_64', arch: 'x86_64', instanceTypes: ['c7i.large'], minCapacity: 0, maxCapacity: 10, concurrency: 1, labels: {} },
-        { name: 'general-aarch64', arch: 'aarch64', instanceTypes: ['c7g.large'], minCapacity: 0, maxCapacity: 10, concurrency: 1, labels: {} },
+        {
+          name: 'general-x86_64',
+          arch: 'x86_64',
+          instanceTypes: ['c7i.large'],
+          minCapacity: 0,
+          maxCapacity: 10,
+          concurrency: 1,
+          labels: {},
+        },
+        {
+          name: 'general-aarch64',
+          arch: 'aarch64',
+          instanceTypes: ['c7g.large'],
+          minCapacity: 0,
+          maxCapacity: 10,
+          concurrency: 1,
+          labels: {},
+        },
       ]),
     /** IAM principal ARNs that may see and cancel every job. */
     admins: z.array(z.string().min(1)).default([]),
@@ -46,14 +64,23 @@ export const KilnConfigSchema = z
   })
   .superRefine((c, ctx) => {
     if (c.heartbeatSeconds * 2 > c.leaseSeconds) {
-      ctx.addIssue({ code: 'custom', path: ['heartbeatSeconds'], message: 'must be at most half of leaseSeconds' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['heartbeatSeconds'],
+        message: 'must be at most half of leaseSeconds',
+      });
     }
     const names = new Set<string>();
     c.pools.forEach((p, i) => {
-      if (names.has(p.name)) ctx.addIssue({ code: 'custom', path: ['pools', i, 'name'], message: `duplicate pool "${p.name}"` });
+      if (names.has(p.name))
+        ctx.addIssue({ code: 'custom', path: ['pools', i, 'name'], message: `duplicate pool "${p.name}"` });
       names.add(p.name);
       if (p.minCapacity > p.maxCapacity) {
-        ctx.addIssue({ code: 'custom', path: ['pools', i, 'minCapacity'], message: 'must not exceed maxCapacity' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pools', i, 'minCapacity'],
+          message: 'must not exceed maxCapacity',
+        });
       }
     });
   });

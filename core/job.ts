@@ -48,7 +48,10 @@ const labelKey = z
   .string()
   .min(1)
   .max(LIMITS.maxLabelLength)
-  .regex(/^[a-z0-9]([a-z0-9._/-]*[a-z0-9])?$/, 'label keys are lowercase letters, digits, ".", "_", "-", "/"');
+  .regex(
+    /^[a-z0-9]([a-z0-9._/-]*[a-z0-9])?$/,
+    'label keys are lowercase letters, digits, ".", "_", "-", "/"',
+  );
 const labelValue = z
   .string()
   .max(LIMITS.maxLabelLength)
@@ -75,8 +78,13 @@ export const ScriptRecipeSchema = z.strictObject({
   /** Where the script leaves the image, relative to the working directory. */
   artifact: relativePath,
   env: z
-    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are shell identifiers'), z.string().max(LIMITS.maxEnvValueLength))
-    .refine((e) => Object.keys(e).length <= LIMITS.maxEnvVars, { message: `at most ${LIMITS.maxEnvVars} variables` })
+    .record(
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are shell identifiers'),
+      z.string().max(LIMITS.maxEnvValueLength),
+    )
+    .refine((e) => Object.keys(e).length <= LIMITS.maxEnvVars, {
+      message: `at most ${LIMITS.maxEnvVars} variables`,
+    })
     .optional(),
 });
 
@@ -113,7 +121,9 @@ export const SubmitJobSchema = z.strictObject({
   timeoutSeconds: z.number().int().min(LIMITS.minTimeoutSeconds).max(LIMITS.maxTimeoutSeconds).optional(),
   labels: z
     .record(labelKey, labelValue)
-    .refine((l) => Object.keys(l).length <= LIMITS.maxLabels, { message: `at most ${LIMITS.maxLabels} labels` })
+    .refine((l) => Object.keys(l).length <= LIMITS.maxLabels, {
+      message: `at most ${LIMITS.maxLabels} labels`,
+    })
     .optional(),
 });
 export type SubmitJobInput = z.input<typeof SubmitJobSchema>;
@@ -132,7 +142,8 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
   return issues
     .map((i) => {
       const where = i.path.length > 0 ? i.path.join('.') : '(body)';
-      if (i.code === 'unrecognized_keys') return `${where}: unknown field(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+      if (i.code === 'unrecognized_keys')
+        return `${where}: unknown field(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;
       return `${where}: ${i.message}`;
     })
     .join('; ');

@@ -36,7 +36,8 @@ export function decideDelivery(job: Job | undefined, now: Date, policy: LeasePol
     return { action: 'drop', reason: `job is already ${job.status}` };
   }
   if (LEASED_STATUSES.includes(job.status)) {
-    if (!leaseExpired(job, now)) return { action: 'drop', reason: `held by ${job.lease?.holder ?? 'an agent'}` };
+    if (!leaseExpired(job, now))
+      return { action: 'drop', reason: `held by ${job.lease?.holder ?? 'an agent'}` };
     return recoverExpiredLease(job, policy);
   }
   return { action: 'drop', reason: `job is ${job.status}` };
@@ -52,7 +53,10 @@ export function recoverExpiredLease(job: Job, policy: LeasePolicy): DeliveryDeci
       reason: `agent lost: the lease of ${holder} expired while the job was ${job.status}; giving up after ${failed} attempt(s) (maxAttempts ${policy.maxAttempts})`,
     };
   }
-  return { action: 'requeue', reason: `lease of ${holder} expired while ${job.status} (attempt ${job.attempts})` };
+  return {
+    action: 'requeue',
+    reason: `lease of ${holder} expired while ${job.status} (attempt ${job.attempts})`,
+  };
 }
 
 export interface SweepPolicy extends LeasePolicy {

@@ -14,10 +14,14 @@ export function resolvePool(spec: JobSpec, config: Pick<KilnConfig, 'pools'>): P
     const pool = config.pools.find((p) => p.name === spec.pool);
     if (!pool) throw new ValidationError(`pool: no pool named "${spec.pool}"; the pools are ${describe()}`);
     if (pool.arch !== spec.arch) {
-      throw new ValidationError(`pool: "${pool.name}" runs ${pool.arch}, the job is ${spec.arch}; the pools are ${describe()}`);
+      throw new ValidationError(
+        `pool: "${pool.name}" runs ${pool.arch}, the job is ${spec.arch}; the pools are ${describe()}`,
+      );
     }
     if (!matchesLabels(pool)) {
-      throw new ValidationError(`labels: pool "${pool.name}" does not carry all of the job's labels; the pools are ${describe()}`);
+      throw new ValidationError(
+        `labels: pool "${pool.name}" does not carry all of the job's labels; the pools are ${describe()}`,
+      );
     }
     return pool;
   }
@@ -64,7 +68,9 @@ export function newJob(spec: JobSpec, ctx: NewJobContext): Job {
 }
 
 /** The public view of a job: internal bookkeeping stays out of API responses. */
-export function jobView(job: Job): Omit<Job, 'requestHash' | 'lease' | 'idempotencyKey'> & { leaseHolder?: string } {
+export function jobView(
+  job: Job,
+): Omit<Job, 'requestHash' | 'lease' | 'idempotencyKey'> & { leaseHolder?: string } {
   const { requestHash: _h, lease, idempotencyKey: _k, ...rest } = job;
   return lease ? { ...rest, leaseHolder: lease.holder } : rest;
 }

@@ -17,7 +17,13 @@ const ALLOWED: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
   EXPIRED: [],
 };
 
-export const TERMINAL_STATUSES: readonly JobStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'EXPIRED'];
+export const TERMINAL_STATUSES: readonly JobStatus[] = [
+  'SUCCEEDED',
+  'FAILED',
+  'CANCELLED',
+  'TIMED_OUT',
+  'EXPIRED',
+];
 
 /** Statuses in which an agent holds a lease on the job. */
 export const LEASED_STATUSES: readonly JobStatus[] = ['RUNNING', 'UPLOADING'];
@@ -42,7 +48,9 @@ export interface TransitionRequest {
   /** The lease holder making the change, for transitions out of a leased status. */
   holder?: string;
   /** Fields the caller sets along with the status (artifact, images, lease…). */
-  set?: Partial<Pick<Job, 'artifact' | 'images' | 'lease' | 'attempts' | 'handBacks' | 'startedAt' | 'dispatchedAt'>>;
+  set?: Partial<
+    Pick<Job, 'artifact' | 'images' | 'lease' | 'attempts' | 'handBacks' | 'startedAt' | 'dispatchedAt'>
+  >;
   /** Clear the lease (leaving a leased status). */
   clearLease?: boolean;
 }
@@ -85,7 +93,9 @@ export function planTransition(job: Job, request: TransitionRequest, now: Date):
     // A requeued job is dispatched again; a stale cancel flag cannot apply to a job no one runs.
     remove.push('dispatchedAt');
   }
-  const expectHolder = LEASED_STATUSES.includes(job.status) ? (request.holder ?? job.lease?.holder) : undefined;
+  const expectHolder = LEASED_STATUSES.includes(job.status)
+    ? (request.holder ?? job.lease?.holder)
+    : undefined;
   const history: HistoryEntry = {
     status: to,
     at,

@@ -27,8 +27,20 @@ export const ROUTES: readonly RouteDefinition[] = [
     entry: 'lambdas/entry/submit-job.ts',
     access: { table: 'write', queues: 'send' },
   },
-  { name: 'listJobs', method: 'GET', path: '/jobs', entry: 'lambdas/entry/list-jobs.ts', access: { table: 'read' } },
-  { name: 'getJob', method: 'GET', path: '/jobs/{id}', entry: 'lambdas/entry/get-job.ts', access: { table: 'read' } },
+  {
+    name: 'listJobs',
+    method: 'GET',
+    path: '/jobs',
+    entry: 'lambdas/entry/list-jobs.ts',
+    access: { table: 'read' },
+  },
+  {
+    name: 'getJob',
+    method: 'GET',
+    path: '/jobs/{id}',
+    entry: 'lambdas/entry/get-job.ts',
+    access: { table: 'read' },
+  },
   {
     name: 'cancelJob',
     method: 'POST',
@@ -61,7 +73,9 @@ export const BACKGROUND_FUNCTIONS = {
 /** S3 key layout inside the artifacts bucket. */
 export const S3_LAYOUT = {
   artifactKey: (jobId: string, format: string) => `artifacts/${jobId}/image.${format}`,
-  logChunkKey: (jobId: string, seq: number) => `logs/${jobId}/${String(seq).padStart(8, '0')}.log`,
+  /** One folder per attempt, so a retry never overwrites the output of the attempt before it. */
+  logChunkKey: (jobId: string, attempt: number, seq: number) =>
+    `logs/${jobId}/${String(attempt).padStart(3, '0')}/${String(seq).padStart(8, '0')}.log`,
   artifactPrefix: 'artifacts/',
   logPrefix: 'logs/',
 } as const;

@@ -1,0 +1,63 @@
+/** Settings every entry point (Lambdas, agent) reads from its environment, validated once. */
+
+import { type KilnConfig, parseConfig } from '../core/config';
+import { ConfigError, isKilnError } from '../core/errors';
+import { ENV } from '../infra/definitions';
+import { type AwsClients, makeClients } from './clients';
+import type { QueueUrls } from './sqs-queues';
+
+export interface RuntimeSettings {
+  config: KilnConfig;
+  tableName: string;
+  bucketName: string;
+  queueUrls: QueueUrls;
+}
+
+function parseJsonObject(name: string, raw: string | undefined, problems: string[]): unknown {
+  if (raw === undefined || raw === '') {
+    problems.push(`${name} is not set`);
+    return undefined;
+  }
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch (error) {
+    problems.push(`${name} is not valid JSON: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
+/** Reads every setting the Lambdas need and reports all problems at once. */
+export function readRuntimeSettings(env: NodeJS.ProcessEnv): RuntimeSettings {
+  const problems: string[] = [];
+  const rawConfig = parseJsonObject(ENV.config, env[ENV.config], problems);
+  let config: KilnConfig | undefined;
+  if (rawConfig !== undefined) {
+    try {
+      config = parseConfig(rawConfig);
+    } catch (error) {
+      problems.push(isKilnError(error) ? error.message : String(error));
+    }
+  }
+  const tableName = env[ENV.tableName];
+  if (!tableName) problems.push(`${ENV.tableName} is not set`);
+  const bucketName = env[ENV.bucketName];
+  if (!bucketName) problems.push(`${ENV.bucketName} is not set`);
+  const queueUrls = parseJsonObject(ENV.queueUrls, env[ENV.queueUrls], problems);
+  if (
+    queueUrls !== undefined &&
+    (typeof queueUrls !== 'object' || queueUrls === null || Array.isArray(queueUrls))
+  ) {
+    problems.push(`${ENV.queueUrls} must be a JSON object of "pool/priority" → queue URL`);
+  }
+  if (problems.length > 0 || !config || !tableName || !bucketName) throw new ConfigError(problems);
+  return { config, tableName, bucketName, queueUrls: queueUrls as QueueUrls };
+}
+
+export function clientsFromEnv(env: NodeJS.ProcessEnv): AwsClients {
+  const endpoints = {
+    ...(env[ENV.dynamodbEndpoint] ? { dynamodb: env[ENV.dynamodbEndpoint] } : {}),
+    ...(env[ENV.sqsEndpoint] ? { sqs: env[ENV.sqsEndpoint] } : {}),
+    ...(env[ENV.s3Endpoint] ? { s3: env[ENV.s3Endpoint] } : {}),
+  };
+  return makeClients({ region: env.AWS_REGION ?? 'us-east-1', endpoints });
+}

@@ -1,0 +1,106 @@
+/**
+ * Composition root of the build agent (one process per instance, run by systemd in AWS and by
+ * the local fleet in local mode): reads its settings once, builds the adapters, runs the agent
+ * until SIGTERM/SIGINT, then hands running jobs back and exits.
+ */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { DynamoJobStore } from '../adapters/dynamodb-job-store';
+import { clientsFromEnv, readRuntimeSettings } from '../adapters/runtime-settings';
+import { S3ArtifactStore } from '../adapters/s3-artifacts';
+import { SqsJobQueue } from '../adapters/sqs-queues';
+import { PRIORITIES } from '../core/job';
+import { ConfigError, isKilnError } from '../core/errors';
+import { ENV, queueKey } from '../infra/definitions';
+import { makeLogger, makeMetrics, METRIC, MetricUnit } from '../lambdas/observability';
+import { Agent } from './agent';
+
+function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) problems.push(`${name} must be a whole number, got "${raw}"`);
+  return n;
+}
+
+function main(): void {
+  const env = process.env;
+  const logger = makeLogger('kiln-agent');
+  let agent: Agent;
+  try {
+    const settings = readRuntimeSettings(env);
+    const problems: string[] = [];
+    const poolName = env[ENV.pool];
+    const pool = settings.config.pools.find((p) => p.name === poolName);
+    if (!pool) {
+      problems.push(
+        `${ENV.pool} must name a configured pool (${settings.config.pools.map((p) => p.name).join(', ')}), got "${poolName ?? ''}"`,
+      );
+    }
+    const queueUrls = pool ? PRIORITIES.map((p) => settings.queueUrls[queueKey(pool.name, p)]) : [];
+    if (queueUrls.some((u) => !u)) problems.push(`${ENV.queueUrls} lacks a queue of pool "${poolName}"`);
+    const pollSeconds = intFrom(env, 'KILN_POLL_SECONDS', 20, problems);
+    const logFlushMs = intFrom(env, 'KILN_LOG_FLUSH_MS', 1000, problems);
+    if (problems.length > 0 || !pool) throw new ConfigError(problems);
+
+    const clients = clientsFromEnv(env);
+    const agentId = env[ENV.agentId] || `${hostname()}-${process.pid}`;
+    const metrics = makeMetrics('kiln-agent');
+    metrics.addDimension('pool', pool.name);
+    agent = new Agent({
+      queue: new SqsJobQueue(clients.sqs, queueUrls as string[], settings.config.leaseSeconds),
+      store: new DynamoJobStore({
+        documents: clients.documents,
+        tableName: settings.tableName,
+        recordRetentionDays: settings.config.jobRecordRetentionDays,
+      }),
+      artifacts: new S3ArtifactStore(clients.s3, settings.bucketName),
+      settings: {
+        agentId,
+        maxAttempts: settings.config.maxAttempts,
+        leaseSeconds: settings.config.leaseSeconds,
+        heartbeatSeconds: settings.config.heartbeatSeconds,
+        workRoot: env[ENV.workDir] || join('/var/lib/kiln', 'work'),
+        slots: pool.concurrency,
+        pollSeconds,
+        logFlushMs,
+        uploadAttempts: 3,
+        keepFailedWorkDirs: env.KILN_KEEP_FAILED_WORKDIRS === 'true',
+      },
+      logger,
+      onMilestone: (name, job, seconds) => {
+        logger.appendKeys({ jobId: job.jobId });
+        const metric = { started: METRIC.jobsStarted, succeeded: METRIC.jobsSucceeded, failed: METRIC.jobsFailed }[name];
+        metrics.addMetric(metric, MetricUnit.Count, 1);
+        if (seconds?.queueWait !== undefined) metrics.addMetric(METRIC.queueWaitSeconds, MetricUnit.Seconds, seconds.queueWait);
+        if (seconds?.build !== undefined) metrics.addMetric(METRIC.buildSeconds, MetricUnit.Seconds, seconds.build);
+        if (seconds?.upload !== undefined) metrics.addMetric(METRIC.uploadSeconds, MetricUnit.Seconds, seconds.upload);
+        metrics.publishStoredMetrics();
+        logger.info(`job ${name}`, { jobId: job.jobId, status: job.status });
+        logger.removeKeys(['jobId']);
+      },
+    });
+    logger.info('agent starting', { agentId, pool: pool.name, slots: pool.concurrency });
+  } catch (error) {
+    process.stderr.write(`kiln-agent: ${isKilnError(error) ? error.message : String(error)}\n`);
+    process.exit(2);
+  }
+  agent.start();
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('stopping: handing running jobs back', { signal, jobs: agent.activeJobs });
+    agent.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error('stop failed', { error: error as Error });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main();

@@ -1,0 +1,49 @@
+import type { Job } from '../core/job';
+import type { TransitionPlan } from '../core/transitions';
+
+/** A received queue message; `receipt` is opaque to the agent. */
+export interface QueueMessage {
+  jobId: string;
+  queue: string;
+  receipt: string;
+  receiveCount: number;
+}
+
+/** The agent's view of its pool's queues, highest priority first. */
+export interface JobQueue {
+  /** Waits up to `waitSeconds` for one message from any of the queues, preferring higher priority. */
+  receive(waitSeconds: number, signal?: AbortSignal): Promise<QueueMessage | undefined>;
+  /** Keeps the message invisible to other agents for `seconds` more. */
+  extend(message: QueueMessage, seconds: number): Promise<void>;
+  /** Makes the message visible again at once, so another agent takes the job. */
+  release(message: QueueMessage): Promise<void>;
+  /** Deletes the message: the job no longer needs it. */
+  ack(message: QueueMessage): Promise<void>;
+}
+
+export interface AgentJobStore {
+  get(jobId: string): Promise<Job | undefined>;
+  apply(plan: TransitionPlan): Promise<Job>;
+  renewLease(jobId: string, holder: string, expiresAt: number): Promise<Job>;
+}
+
+export interface StoredArtifact {
+  uri: string;
+  sha256: string;
+  sizeBytes: number;
+}
+
+export interface ArtifactStore {
+  uploadArtifact(
+    jobId: string,
+    format: string,
+    filePath: string,
+    signal?: AbortSignal,
+  ): Promise<StoredArtifact>;
+  appendLog(jobId: string, attempt: number, seq: number, chunk: Buffer): Promise<void>;
+}
+
+/** Sends a job back to its queue after a requeue (lease recovery). */
+export interface Redispatcher {
+  dispatch(job: Pick<Job, 'jobId' | 'pool' | 'priority'>): Promise<void>;
+}

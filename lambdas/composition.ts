@@ -1,0 +1,61 @@
+/**
+ * Composition root of the Lambdas: reads and validates the environment once, builds the AWS
+ * clients and adapters, and hands them to the handlers. Local mode builds the same handlers
+ * through `buildApi` with its own endpoints.
+ */
+
+import type { AwsClients } from '../adapters/clients';
+import { DynamoJobStore } from '../adapters/dynamodb-job-store';
+import { clientsFromEnv, type RuntimeSettings, readRuntimeSettings } from '../adapters/runtime-settings';
+import { S3ArtifactStore } from '../adapters/s3-artifacts';
+import { SqsDispatcher } from '../adapters/sqs-queues';
+import { makeApiHandlers } from './api/handlers';
+import type { JobDispatcher } from './api/ports';
+import { JobService } from './api/service';
+import { makeLogger, makeMetrics } from './observability';
+
+export interface ApiBuildOptions {
+  settings: RuntimeSettings;
+  clients: AwsClients;
+  clock?: () => Date;
+  /** Test hook: wraps the dispatcher (e.g. to inject a crash between the job write and the send). */
+  wrapDispatcher?: (dispatcher: JobDispatcher) => JobDispatcher;
+}
+
+export { clientsFromEnv, readRuntimeSettings };
+
+export function buildStores(settings: RuntimeSettings, clients: AwsClients) {
+  return {
+    store: new DynamoJobStore({
+      documents: clients.documents,
+      tableName: settings.tableName,
+      recordRetentionDays: settings.config.jobRecordRetentionDays,
+    }),
+    artifacts: new S3ArtifactStore(clients.s3, settings.bucketName),
+    dispatcher: new SqsDispatcher(clients.sqs, settings.queueUrls),
+  };
+}
+
+export function buildApi(options: ApiBuildOptions) {
+  const { store, artifacts, dispatcher } = buildStores(options.settings, options.clients);
+  const logger = makeLogger('kiln-api');
+  const service = new JobService({
+    store,
+    dispatcher: options.wrapDispatcher ? options.wrapDispatcher(dispatcher) : dispatcher,
+    logs: artifacts,
+    links: artifacts,
+    config: options.settings.config,
+    clock: options.clock ?? (() => new Date()),
+    onDispatchError: (jobId, error) =>
+      logger.warn('enqueue failed; the sweeper will send the job', { jobId, error: error as Error }),
+  });
+  return makeApiHandlers({ service, logger, metrics: makeMetrics('kiln-api') });
+}
+
+let cached: ReturnType<typeof buildApi> | undefined;
+
+/** The handlers as a Lambda builds them: from the environment, once per container. */
+export function apiHandlersFromEnv(): ReturnType<typeof buildApi> {
+  cached ??= buildApi({ settings: readRuntimeSettings(process.env), clients: clientsFromEnv(process.env) });
+  return cached;
+}

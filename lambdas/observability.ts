@@ -1,0 +1,27 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+
+/** CloudWatch namespace of every Kiln metric (the alarms in infra/ read it). */
+export const METRICS_NAMESPACE = 'Kiln';
+
+export const METRIC = {
+  jobsSubmitted: 'JobsSubmitted',
+  jobsStarted: 'JobsStarted',
+  jobsSucceeded: 'JobsSucceeded',
+  jobsFailed: 'JobsFailed',
+  queueWaitSeconds: 'QueueWaitSeconds',
+  buildSeconds: 'BuildSeconds',
+  uploadSeconds: 'UploadSeconds',
+  jobsRedispatched: 'JobsRedispatched',
+  leasesRecovered: 'LeasesRecovered',
+} as const;
+
+export { MetricUnit };
+
+export function makeLogger(serviceName: string): Logger {
+  return new Logger({ serviceName });
+}
+
+export function makeMetrics(serviceName: string): Metrics {
+  return new Metrics({ namespace: METRICS_NAMESPACE, serviceName });
+}

@@ -1,0 +1,78 @@
+import type { DynamoJobStore } from '../../adapters/dynamodb-job-store';
+import { ConflictError, LeaseLostError } from '../../core/errors';
+import type { JobStatus } from '../../core/job';
+import type { SweepPolicy } from '../../core/lease';
+import { decideSweep } from '../../core/lease';
+import { planTransition } from '../../core/transitions';
+import type { JobDispatcher } from '../api/ports';
+
+export type SweeperStore = Pick<DynamoJobStore, 'listByStatus' | 'apply' | 'markDispatched'>;
+
+export interface SweepDeps {
+  store: SweeperStore;
+  dispatcher: JobDispatcher;
+  policy: SweepPolicy;
+  /** Upper bound on jobs looked at per status per run, so one run stays short. */
+  maxJobsPerStatus: number;
+}
+
+export interface SweepReport {
+  dispatched: string[];
+  requeued: string[];
+  failed: string[];
+  /** Jobs another writer changed while the sweeper looked at them. */
+  skipped: number;
+}
+
+const SWEPT: readonly JobStatus[] = ['QUEUED', 'RUNNING', 'UPLOADING'];
+
+/**
+ * The safety net behind "no job is lost": sends jobs whose enqueue never happened (a crash
+ * between the job write and the send) and recovers jobs whose agent vanished with the lease.
+ */
+export async function sweep(deps: SweepDeps, now: Date): Promise<SweepReport> {
+  const report: SweepReport = { dispatched: [], requeued: [], failed: [], skipped: 0 };
+  for (const status of SWEPT) {
+    let seen = 0;
+    let nextToken: string | undefined;
+    do {
+      const page = await deps.store.listByStatus(status, 100, nextToken);
+      nextToken = page.nextToken;
+      for (const job of page.items) {
+        seen += 1;
+        const decision = decideSweep(job, now, deps.policy);
+        try {
+          if (decision.action === 'dispatch') {
+            await deps.dispatcher.dispatch(job);
+            await deps.store.markDispatched(job.jobId, now);
+            report.dispatched.push(job.jobId);
+          } else if (decision.action === 'requeue') {
+            const queued = await deps.store.apply(
+              planTransition(job, { to: 'QUEUED', reason: decision.reason }, now),
+            );
+            await deps.dispatcher.dispatch(queued);
+            await deps.store.markDispatched(queued.jobId, now);
+            report.requeued.push(job.jobId);
+          } else if (decision.action === 'fail') {
+            await deps.store.apply(
+              planTransition(
+                job,
+                {
+                  to: 'FAILED',
+                  reason: decision.reason,
+                  error: { code: 'AGENT_LOST', message: decision.reason },
+                },
+                now,
+              ),
+            );
+            report.failed.push(job.jobId);
+          }
+        } catch (error) {
+          if (error instanceof ConflictError || error instanceof LeaseLostError) report.skipped += 1;
+          else throw error;
+        }
+      }
+    } while (nextToken && seen < deps.maxJobsPerStatus);
+  }
+  return report;
+}

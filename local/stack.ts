@@ -1,0 +1,181 @@
+/**
+ * Composition root of local mode: emulators, resources from the shared definitions, the API
+ * handlers behind the local HTTP server, the sweeper on a timer, and real agent processes.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { destroyClients, LOCAL_CREDENTIALS, makeClients } from '../adapters/clients';
+import { type KilnConfig, type KilnConfigInput, parseConfig } from '../core/config';
+import { ENV } from '../infra/definitions';
+import type { JobDispatcher } from '../lambdas/api/ports';
+import { buildApi, buildStores } from '../lambdas/composition';
+import { sweep } from '../lambdas/sweeper/sweep';
+import type { RuntimeSettings } from '../adapters/runtime-settings';
+import { LOCAL_REGION, startEmulators } from './emulators';
+import { LocalFleet } from './fleet';
+import { startHttpServer } from './http-server';
+import { createResources } from './resources';
+
+/** Timings that make local mode responsive; AWS deployments keep the config defaults. */
+export const LOCAL_DEFAULTS: KilnConfigInput = {
+  leaseSeconds: 20,
+  heartbeatSeconds: 5,
+  dispatchGraceSeconds: 5,
+  leaseGraceSeconds: 2,
+};
+
+export const LOCAL_PRINCIPALS = {
+  alice: 'arn:aws:iam::000000000000:user/alice',
+  bob: 'arn:aws:iam::000000000000:user/bob',
+} as const;
+export type LocalPrincipal = keyof typeof LOCAL_PRINCIPALS;
+
+export interface LocalStackOptions {
+  config?: KilnConfigInput;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Where local.json, agent logs and emulator data go. */
+  stateDir?: string;
+  /** Agents started per pool. */
+  agentsPerPool?: number;
+  sweepIntervalMs?: number;
+  /** Extra environment for agents (e.g. KILN_POLL_SECONDS). */
+  agentEnv?: NodeJS.ProcessEnv;
+  /** Test hook, see ApiBuildOptions. */
+  wrapDispatcher?: (dispatcher: JobDispatcher) => JobDispatcher;
+  log?: (line: string) => void;
+}
+
+export interface LocalState {
+  apiUrl: string;
+  tokens: Record<LocalPrincipal, string>;
+  principals: typeof LOCAL_PRINCIPALS;
+  region: string;
+  endpoints: { api: string; dynamodb: string; sqs: string; s3: string };
+  /** Emulator credentials (not secrets: the emulators accept only these). */
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  tableName: string;
+  bucketName: string;
+  queueUrls: Record<string, string>;
+  deadLetterQueueUrls: Record<string, string>;
+}
+
+export interface LocalStack {
+  state: LocalState;
+  config: KilnConfig;
+  fleet: LocalFleet;
+  stateDir: string;
+  /** Runs one sweep now (tests use it instead of waiting for the timer). */
+  sweepNow(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const config = parseConfig({ ...LOCAL_DEFAULTS, ...options.config });
+  const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'kiln-local-')));
+  mkdirSync(stateDir, { recursive: true });
+  const log = options.log ?? (() => undefined);
+
+  const emulators = await startEmulators({ dataDir: join(stateDir, 'data') });
+  const clients = makeClients({ region: LOCAL_REGION, endpoints: emulators.endpoints });
+  const resources = await createResources(clients, config);
+  const settings: RuntimeSettings = {
+    config,
+    tableName: resources.tableName,
+    bucketName: resources.bucketName,
+    queueUrls: resources.queueUrls,
+  };
+
+  const handlers = buildApi({
+    settings,
+    clients,
+    ...(options.wrapDispatcher ? { wrapDispatcher: options.wrapDispatcher } : {}),
+  });
+  const tokens = Object.fromEntries(
+    Object.keys(LOCAL_PRINCIPALS).map((name) => [name, randomBytes(24).toString('base64url')]),
+  ) as Record<LocalPrincipal, string>;
+  const server = await startHttpServer({
+    port: options.port ?? 0,
+    handlers,
+    tokens: Object.fromEntries(
+      (Object.keys(tokens) as LocalPrincipal[]).map((name) => [tokens[name], LOCAL_PRINCIPALS[name]]),
+    ),
+    onHandlerError: (error, route) => log(`handler ${route} failed: ${String(error)}`),
+  });
+
+  const { store, dispatcher } = buildStores(settings, clients);
+  let sweeping: Promise<void> | undefined;
+  const sweepNow = () => {
+    sweeping ??= sweep({ store, dispatcher, policy: config, maxJobsPerStatus: 1000 }, new Date())
+      .then((r) => {
+        if (r.dispatched.length + r.requeued.length + r.failed.length > 0) log(`sweeper: ${JSON.stringify(r)}`);
+      })
+      .catch((error: unknown) => log(`sweeper failed: ${String(error)}`))
+      .finally(() => {
+        sweeping = undefined;
+      });
+    return sweeping;
+  };
+  const sweepTimer = setInterval(() => void sweepNow(), options.sweepIntervalMs ?? 2000);
+
+  const fleet = new LocalFleet({
+    logDir: join(stateDir, 'agents'),
+    workRoot: join(stateDir, 'work'),
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      AWS_REGION: LOCAL_REGION,
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      [ENV.config]: JSON.stringify(config),
+      [ENV.tableName]: resources.tableName,
+      [ENV.bucketName]: resources.bucketName,
+      [ENV.queueUrls]: JSON.stringify(resources.queueUrls),
+      [ENV.dynamodbEndpoint]: emulators.endpoints.dynamodb,
+      [ENV.sqsEndpoint]: emulators.endpoints.sqs,
+      [ENV.s3Endpoint]: emulators.endpoints.s3,
+      ...options.agentEnv,
+    },
+  });
+  for (const pool of config.pools) {
+    for (let i = 0; i < (options.agentsPerPool ?? 1); i += 1) fleet.spawn(pool.name);
+  }
+
+  const state: LocalState = {
+    apiUrl: server.url,
+    tokens,
+    principals: LOCAL_PRINCIPALS,
+    region: LOCAL_REGION,
+    endpoints: { api: server.url, ...emulators.endpoints },
+    credentials: { ...LOCAL_CREDENTIALS },
+    tableName: resources.tableName,
+    bucketName: resources.bucketName,
+    queueUrls: resources.queueUrls,
+    deadLetterQueueUrls: resources.deadLetterQueueUrls,
+  };
+  writeFileSync(join(stateDir, 'local.json'), `${JSON.stringify(state, null, 2)}\n`);
+
+  let stopped: Promise<void> | undefined;
+  return {
+    state,
+    config,
+    fleet,
+    stateDir,
+    sweepNow,
+    stop() {
+      stopped ??= (async () => {
+        clearInterval(sweepTimer);
+        await fleet.stopAll();
+        await sweeping;
+        await server.close();
+        destroyClients(clients);
+        await emulators.stop();
+      })();
+      return stopped;
+    },
+  };
+}
