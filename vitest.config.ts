@@ -6,7 +6,11 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    // End-to-end files start whole local stacks; two cores cannot run many at once.
+    // End-to-end files start whole local stacks with agent processes; two cores run two at most.
     maxWorkers: 2,
+    env: {
+      POWERTOOLS_LOG_LEVEL: 'ERROR',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+    },
   },
 });

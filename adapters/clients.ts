@@ -38,11 +38,12 @@ export interface MakeClientsOptions {
 /**
  * s3rver only accepts this key pair (it checks the key id, not the V4 signature); dynalite and
  * fauxqs accept any well-formed SigV4 request, so one pair serves all three emulators.
+ * Not frozen: the SDK tags the credentials object it is given, and throws if it cannot.
  */
-export const LOCAL_CREDENTIALS: Readonly<StaticCredentials> = Object.freeze({
+export const LOCAL_CREDENTIALS: Readonly<StaticCredentials> = {
   accessKeyId: 'S3RVER',
   secretAccessKey: 'S3RVER',
-});
+};
 
 // Three attempts absorb a throttle or a dropped connection; more only delays reporting a real outage.
 const MAX_ATTEMPTS = 3;

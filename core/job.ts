@@ -39,7 +39,7 @@ export const LIMITS = {
   maxTargets: 5,
   maxRegionsPerTarget: 10,
   maxShareWith: 100,
-  minTimeoutSeconds: 10,
+  minTimeoutSeconds: 1,
   maxTimeoutSeconds: 24 * 3600,
   maxListLimit: 100,
 } as const;

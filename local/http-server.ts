@@ -405,6 +405,8 @@ function rejectEarly(
   // Reading the unwanted body to its end (instead of closing) lets the client finish sending and
   // read the reply; closing mid-upload shows up on the client as a reset, not as this status.
   let discarded = 0;
+  // A client that gives up mid-upload is no error of ours; without a listener it would be thrown.
+  req.on('error', () => {});
   req.on('data', (chunk: Buffer) => {
     discarded += chunk.length;
     if (discarded > MAX_DISCARD_BYTES) req.socket.destroy();

@@ -47,7 +47,9 @@ describe('createResources', () => {
     expect(Table?.KeySchema).toEqual([{ AttributeName: JOBS_TABLE.partitionKey.name, KeyType: 'HASH' }]);
 
     const indexes = Object.fromEntries((Table?.GlobalSecondaryIndexes ?? []).map((i) => [i.IndexName, i]));
-    expect(Object.keys(indexes).sort()).toEqual(JOBS_TABLE.globalSecondaryIndexes.map((i) => i.indexName).sort());
+    expect(Object.keys(indexes).sort()).toEqual(
+      JOBS_TABLE.globalSecondaryIndexes.map((i) => i.indexName).sort(),
+    );
     for (const def of JOBS_TABLE.globalSecondaryIndexes) {
       const index = indexes[def.indexName];
       expect(index?.IndexStatus).toBe('ACTIVE');
@@ -62,7 +64,9 @@ describe('createResources', () => {
   it('creates each queue with its visibility timeout and a redrive policy to its own DLQ', async () => {
     const defs = queueDefinitions(stack.config);
     expect(defs).toHaveLength(3);
-    expect(Object.keys(stack.resources.queueUrls).sort()).toEqual(defs.map((d) => queueKey(d.pool, d.priority)).sort());
+    expect(Object.keys(stack.resources.queueUrls).sort()).toEqual(
+      defs.map((d) => queueKey(d.pool, d.priority)).sort(),
+    );
 
     for (const def of defs) {
       const key = queueKey(def.pool, def.priority);
@@ -75,7 +79,10 @@ describe('createResources', () => {
         new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['All'] }),
       );
       const { Attributes: dlq } = await stack.clients.sqs.send(
-        new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn', 'MessageRetentionPeriod'] }),
+        new GetQueueAttributesCommand({
+          QueueUrl: dlqUrl,
+          AttributeNames: ['QueueArn', 'MessageRetentionPeriod'],
+        }),
       );
       expect(queue?.VisibilityTimeout).toBe(String(def.visibilityTimeoutSeconds));
       expect(queue?.MessageRetentionPeriod).toBe(String(def.messageRetentionSeconds));
@@ -97,8 +104,14 @@ describe('createResources', () => {
     expect(again).toEqual(stack.resources);
 
     // Its own prefix, so the stack's queues keep the settings the other tests rely on.
-    const first = await createResources(stack.clients, parseConfig({ ...CONFIG, prefix: 'rerun', leaseSeconds: 40 }));
-    const second = await createResources(stack.clients, parseConfig({ ...CONFIG, prefix: 'rerun', leaseSeconds: 90 }));
+    const first = await createResources(
+      stack.clients,
+      parseConfig({ ...CONFIG, prefix: 'rerun', leaseSeconds: 40 }),
+    );
+    const second = await createResources(
+      stack.clients,
+      parseConfig({ ...CONFIG, prefix: 'rerun', leaseSeconds: 90 }),
+    );
     expect(second.queueUrls).toEqual(first.queueUrls);
     const url = second.queueUrls[queueKey('small', 'normal')];
     const { Attributes } = await stack.clients.sqs.send(
@@ -149,7 +162,7 @@ describe('fauxqs', () => {
     const poller = new SQSClient({
       region: stack.region,
       endpoint: stack.endpoints.sqs,
-      credentials: LOCAL_CREDENTIALS,
+      credentials: { ...LOCAL_CREDENTIALS },
     });
     let markSent: () => void = () => {};
     const requestSent = new Promise<void>((resolve) => {
@@ -167,9 +180,14 @@ describe('fauxqs', () => {
       const waitTimeSeconds = 20;
       const startedAt = Date.now();
       const received = poller.send(
-        new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: waitTimeSeconds, MaxNumberOfMessages: 1 }),
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          WaitTimeSeconds: waitTimeSeconds,
+          MaxNumberOfMessages: 1,
+        }),
       );
-      await requestSent;
+      // Racing the poll itself, so a failed request surfaces instead of leaving this await pending.
+      await Promise.race([requestSent, received]);
       await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'wake up' }));
 
       const { Messages } = await received;
@@ -238,7 +256,9 @@ describe('s3rver', () => {
     await upload.done();
     expect(parts.size).toBe(3);
 
-    const got = await stack.clients.s3.send(new GetObjectCommand({ Bucket: stack.resources.bucketName, Key }));
+    const got = await stack.clients.s3.send(
+      new GetObjectCommand({ Bucket: stack.resources.bucketName, Key }),
+    );
     expect(got.ContentLength).toBe(size);
     const downloaded = await sha256Of(got.Body as AsyncIterable<Uint8Array>);
     expect(downloaded).toEqual({ sha256: source.sha256(), bytes: size });
@@ -252,9 +272,13 @@ describe('s3rver', () => {
       params: { Bucket: stack.resources.bucketName, Key, Body: content },
     }).done();
 
-    const url = await getSignedUrl(stack.clients.s3, new GetObjectCommand({ Bucket: stack.resources.bucketName, Key }), {
-      expiresIn: 60,
-    });
+    const url = await getSignedUrl(
+      stack.clients.s3,
+      new GetObjectCommand({ Bucket: stack.resources.bucketName, Key }),
+      {
+        expiresIn: 60,
+      },
+    );
     expect(new URL(url).hostname).toBe('127.0.0.1');
     expect(new URL(url).searchParams.get('X-Amz-Signature')).toBeTruthy();
 

@@ -9,7 +9,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AwsClients, destroyClients, type Endpoints, LOCAL_CREDENTIALS, makeClients } from '../../adapters/clients';
+import {
+  type AwsClients,
+  destroyClients,
+  type Endpoints,
+  LOCAL_CREDENTIALS,
+  makeClients,
+} from '../../adapters/clients';
 import { type KilnConfig, type KilnConfigInput, parseConfig } from '../../core/config';
 import { ENV } from '../../infra/definitions';
 import { LOCAL_REGION, startEmulators } from '../../local/emulators';
