@@ -64,7 +64,10 @@ export class LogShipper {
     this.sink = opts.sink;
     this.flushIntervalMs = opts.flushIntervalMs;
     this.maxChunkBytes = opts.maxChunkBytes;
-    this.maxBufferedBytes = Math.max(opts.maxBufferedBytes ?? Math.max(8 * 1024 * 1024, 4 * opts.maxChunkBytes), opts.maxChunkBytes);
+    this.maxBufferedBytes = Math.max(
+      opts.maxBufferedBytes ?? Math.max(8 * 1024 * 1024, 4 * opts.maxChunkBytes),
+      opts.maxChunkBytes,
+    );
     this.maxAttempts = Math.max(1, opts.maxAttempts ?? 3);
     this.retryDelayMs = opts.retryDelayMs ?? 200;
     this.nextSeq = opts.startSeq ?? 0;

@@ -120,8 +120,10 @@ export async function uploadFileStreamed(opts: UploadFileOptions): Promise<Uploa
       await upload.done();
     } catch (error) {
       hasher.destroy();
-      if (opts.signal?.aborted) throw fail('aborted', error);
-      throw fail(error instanceof Error ? error.message : String(error), error);
+      const message = error instanceof Error ? error.message : String(error);
+      // After an abort the error may come from AbortMultipartUpload itself (lib-storage rethrows it
+      // in place of the original), so its message is kept next to the word "aborted".
+      throw fail(opts.signal?.aborted ? `aborted (${message})` : message, error);
     }
     await piping;
     // The object is complete but the caller gave up; it reports the abort, not a result it no longer
@@ -135,7 +137,10 @@ export async function uploadFileStreamed(opts: UploadFileOptions): Promise<Uploa
           Bucket: bucket,
           Key: key,
           Tagging: {
-            TagSet: [...callerTags.map(([Key, Value]) => ({ Key, Value })), { Key: SHA256_TAG, Value: sha256 }],
+            TagSet: [
+              ...callerTags.map(([Key, Value]) => ({ Key, Value })),
+              { Key: SHA256_TAG, Value: sha256 },
+            ],
           },
         }),
       );

@@ -6,6 +6,10 @@ export const METRICS_NAMESPACE = 'Kiln';
 
 export const METRIC = {
   jobsSubmitted: 'JobsSubmitted',
+  /** Submits refused (bad input, key reuse, errors). */
+  jobsRejected: 'JobsRejected',
+  /** Idempotency-Key replays answered with the existing job. */
+  jobsReplayed: 'JobsReplayed',
   jobsStarted: 'JobsStarted',
   jobsSucceeded: 'JobsSucceeded',
   jobsFailed: 'JobsFailed',

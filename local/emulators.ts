@@ -12,7 +12,7 @@ import { buildApp } from 'fauxqs';
 import S3rver from 's3rver';
 import type { Endpoints } from '../adapters/clients';
 
-/** fauxqs writes this region into queue ARNs when a request does not name one. */
+/** The region local clients sign for; fauxqs takes it from the signature into queue ARNs. */
 export const LOCAL_REGION = 'us-east-1';
 
 const HOST = '127.0.0.1';

@@ -64,8 +64,11 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   if (missing.length > 0) throw new Error(`no handler for route(s) ${missing.join(', ')}`);
   const routes = ROUTES.map(compileRoute);
   const inFlight = new Set<Promise<void>>();
+  let closing: Promise<void> | undefined;
 
   const server = createServer((req, res) => {
+    // A keep-alive client may still send on an open connection while close() drains.
+    if (closing) res.setHeader('connection', 'close');
     const work = handleRequest(req, res, routes, opts).catch((err) => {
       // Reaching here means the reply itself failed (e.g. the client went away mid-write).
       res.destroy(err instanceof Error ? err : new Error(String(err)));
@@ -87,7 +90,6 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
   const { port } = server.address() as AddressInfo;
   const urlHost = host.includes(':') ? `[${host}]` : host;
 
-  let closing: Promise<void> | undefined;
   return {
     url: `http://${urlHost}:${port}`,
     port,

@@ -7,13 +7,15 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { destroyClients, LOCAL_CREDENTIALS, makeClients } from '../adapters/clients';
+import type { RuntimeSettings } from '../adapters/runtime-settings';
 import { type KilnConfig, type KilnConfigInput, parseConfig } from '../core/config';
 import { ENV } from '../infra/definitions';
 import type { JobDispatcher } from '../lambdas/api/ports';
 import { buildApi, buildStores } from '../lambdas/composition';
+import { failDeadLetteredJob } from '../lambdas/dlq/dead-letters';
 import { sweep } from '../lambdas/sweeper/sweep';
-import type { RuntimeSettings } from '../adapters/runtime-settings';
 import { LOCAL_REGION, startEmulators } from './emulators';
 import { LocalFleet } from './fleet';
 import { startHttpServer } from './http-server';
@@ -107,11 +109,39 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   });
 
   const { store, dispatcher } = buildStores(settings, clients);
+  // What an SQS event source mapping does for the DLQ consumer Lambda in AWS.
+  const drainDeadLetters = async () => {
+    for (const url of Object.values(resources.deadLetterQueueUrls)) {
+      const out = await clients.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: url,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 0,
+          MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+        }),
+      );
+      for (const m of out.Messages ?? []) {
+        const outcome = await failDeadLetteredJob(
+          store,
+          {
+            body: m.Body ?? '',
+            receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 0),
+            queueArn: url,
+          },
+          new Date(),
+        );
+        log(`dead letter: ${JSON.stringify(outcome)}`);
+        await clients.sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle }));
+      }
+    }
+  };
   let sweeping: Promise<void> | undefined;
   const sweepNow = () => {
     sweeping ??= sweep({ store, dispatcher, policy: config, maxJobsPerStatus: 1000 }, new Date())
-      .then((r) => {
-        if (r.dispatched.length + r.requeued.length + r.failed.length > 0) log(`sweeper: ${JSON.stringify(r)}`);
+      .then(async (r) => {
+        if (r.dispatched.length + r.requeued.length + r.failed.length > 0)
+          log(`sweeper: ${JSON.stringify(r)}`);
+        await drainDeadLetters();
       })
       .catch((error: unknown) => log(`sweeper failed: ${String(error)}`))
       .finally(() => {

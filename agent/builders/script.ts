@@ -53,7 +53,9 @@ const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 export async function runScriptBuild(req: ScriptBuildRequest): Promise<ScriptBuildResult> {
   const killGraceMs = req.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
   await mkdir(req.workRoot, { recursive: true });
-  const workDir = await mkdtemp(path.join(path.resolve(req.workRoot), `${WORK_DIR_PREFIX}${safeName(req.jobId)}-`));
+  const workDir = await mkdtemp(
+    path.join(path.resolve(req.workRoot), `${WORK_DIR_PREFIX}${safeName(req.jobId)}-`),
+  );
   const artifactPath = path.resolve(workDir, req.artifact);
   const tail = new TailBuffer(LOG_TAIL_BYTES);
 
@@ -130,7 +132,11 @@ export async function runScriptBuild(req: ScriptBuildRequest): Promise<ScriptBui
 
     if (first === null) {
       const reason = stop.reason ?? 'cancelled';
-      note(reason === 'timed_out' ? `timed out after ${req.timeoutMs} ms; stopping the build` : 'cancelled; stopping the build');
+      note(
+        reason === 'timed_out'
+          ? `timed out after ${req.timeoutMs} ms; stopping the build`
+          : 'cancelled; stopping the build',
+      );
       // If the group outlived even SIGKILL, the leader may not have exited either: do not wait on it.
       if (await stopGroup(pgid, killGraceMs, note)) await exited;
       await drainStdio(child, stdioClosed);
@@ -179,7 +185,10 @@ export async function runScriptBuild(req: ScriptBuildRequest): Promise<ScriptBui
 export async function removeWorkDir(workDir: string): Promise<void> {
   // A wrong path here would delete something that is not ours: accept only what runScriptBuild makes.
   if (!path.isAbsolute(workDir) || !path.basename(workDir).startsWith(WORK_DIR_PREFIX)) {
-    throw new KilnError('INTERNAL', `refusing to remove ${JSON.stringify(workDir)}: not a build working directory`);
+    throw new KilnError(
+      'INTERNAL',
+      `refusing to remove ${JSON.stringify(workDir)}: not a build working directory`,
+    );
   }
   try {
     await rm(workDir, { recursive: true, force: true, maxRetries: 3 });
@@ -252,7 +261,9 @@ async function stopGroup(pgid: number, graceMs: number, note: (message: string) 
   note(`processes still running ${graceMs} ms after SIGTERM; sending SIGKILL`);
   signalGroup(pgid, 'SIGKILL');
   if (await waitGroupGone(pgid, AFTER_KILL_WAIT_MS)) return true;
-  note(`process group ${pgid} still has members ${AFTER_KILL_WAIT_MS} ms after SIGKILL (uninterruptible I/O?)`);
+  note(
+    `process group ${pgid} still has members ${AFTER_KILL_WAIT_MS} ms after SIGKILL (uninterruptible I/O?)`,
+  );
   return false;
 }
 

@@ -38,15 +38,21 @@ function wrap(deps: HandlerDeps, fn: (event: ApiEvent) => Promise<ApiResult>, em
 export function makeApiHandlers(deps: HandlerDeps): Record<RouteName, ApiHandler> {
   const { service, metrics } = deps;
   return {
-    submitJob: wrap(deps, async (event) => {
-      const body = parseJsonBody(event, LIMITS.maxBodyBytes);
-      const { job, replayed } = await service.submit(callerOf(event), body, header(event, 'idempotency-key'));
-      if (!replayed) {
-        metrics.addDimension('pool', job.pool);
-        metrics.addMetric(METRIC.jobsSubmitted, MetricUnit.Count, 1);
-      }
-      return json(202, job);
-    }, true),
+    submitJob: wrap(
+      deps,
+      async (event) => {
+        try {
+          const body = parseJsonBody(event, LIMITS.maxBodyBytes);
+          const { job, replayed } = await service.submit(callerOf(event), body, header(event, 'idempotency-key'));
+          metrics.addMetric(replayed ? METRIC.jobsReplayed : METRIC.jobsSubmitted, MetricUnit.Count, 1);
+          return json(202, job);
+        } catch (error) {
+          metrics.addMetric(METRIC.jobsRejected, MetricUnit.Count, 1);
+          throw error;
+        }
+      },
+      true,
+    ),
     getJob: wrap(deps, async (event) => json(200, await service.get(callerOf(event), pathId(event)))),
     listJobs: wrap(deps, async (event) => {
       const q = event.queryStringParameters ?? {};

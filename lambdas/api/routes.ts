@@ -68,6 +68,8 @@ export const ROUTES: readonly RouteDefinition[] = [
 export const BACKGROUND_FUNCTIONS = {
   /** Re-dispatches never-sent jobs and recovers expired leases; runs every minute. */
   sweeper: { entry: 'lambdas/entry/sweeper.ts' },
+  /** Marks the job of every dead-lettered message FAILED with the reason. */
+  dlqConsumer: { entry: 'lambdas/entry/dlq-consumer.ts' },
 } as const;
 
 /** S3 key layout inside the artifacts bucket. */

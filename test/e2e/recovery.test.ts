@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queueKey } from '../../infra/definitions';
 import {
@@ -185,5 +185,27 @@ describe('local mode: no job is lost, none is built twice', () => {
     expect(done.attempts).toBe(2);
     expect(done.handBacks).toBe(1);
     expect(done.history.some((h) => h.status === 'QUEUED' && /handed back/.test(h.reason ?? ''))).toBe(true);
+  });
+});
+
+describe('local mode: a poison message', () => {
+  let stack: E2EStack;
+  beforeAll(async () => {
+    stack = await startE2EStack({ config: { maxReceiveCount: 2 } });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('ends in the DLQ and its job is FAILED with why', async () => {
+    // No agent serves aarch64 here: the test plays a consumer that never finishes the job.
+    const { body: job } = await stack.alice.submit({ ...scriptJob('true'), arch: 'aarch64' });
+    const url = stack.state.queueUrls[queueKey('general-aarch64', 'normal')];
+    for (let i = 0; i < 3; i += 1) {
+      await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, VisibilityTimeout: 0, WaitTimeSeconds: 0 }));
+    }
+    const done = await stack.alice.waitFor(job.jobId, undefined, 15_000);
+    expect(done.status).toBe('FAILED');
+    expect(done.error?.message).toMatch(/dead-letter queue kiln-general-aarch64-normal-dlq/);
   });
 });

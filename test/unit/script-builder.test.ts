@@ -143,11 +143,18 @@ describe('runScriptBuild', () => {
 
     const secret = path.join(workRoot, 'agent-secret.txt');
     await writeFile(secret, 'agent credentials');
-    const linkedDir = await start({ script: 'ln -s "$SECRET_DIR" out', env: { SECRET_DIR: workRoot }, artifact: 'out/agent-secret.txt' }).result;
+    const linkedDir = await start({
+      script: 'ln -s "$SECRET_DIR" out',
+      env: { SECRET_DIR: workRoot },
+      artifact: 'out/agent-secret.txt',
+    }).result;
     expect(linkedDir.outcome).toBe('failed');
     if (linkedDir.outcome === 'failed') expect(linkedDir.reason).toMatch(/outside the working directory/);
 
-    const linkedFile = await start({ script: 'mkdir out; ln -s "$SECRET" out/image.raw', env: { SECRET: secret } }).result;
+    const linkedFile = await start({
+      script: 'mkdir out; ln -s "$SECRET" out/image.raw',
+      env: { SECRET: secret },
+    }).result;
     expect(linkedFile.outcome).toBe('failed');
     if (linkedFile.outcome === 'failed') expect(linkedFile.reason).toMatch(/symbolic link/);
   });
@@ -158,7 +165,7 @@ describe('runScriptBuild', () => {
     try {
       const run = start({
         script: [
-          'echo "secret=${KILN_TEST_FAKE_SECRET:-unset} aws=${AWS_SECRET_ACCESS_KEY:-unset}"',
+          'echo "secret=$(printenv KILN_TEST_FAKE_SECRET || echo unset) aws=$(printenv AWS_SECRET_ACCESS_KEY || echo unset)"',
           'echo "job=$KILN_JOB_ID dir=$KILN_WORK_DIR out=$KILN_OUTPUT home=$HOME recipe=$RECIPE_VAR"',
           'env > env.txt',
           'mkdir -p out; : > "$KILN_OUTPUT"',
@@ -190,7 +197,8 @@ describe('runScriptBuild', () => {
     execFileSync('mkfifo', [gate]);
     try {
       const run = start({
-        script: 'echo "waiting for the gate"\nread -r word < "$GATE"\necho "got $word"\nmkdir -p out; : > out/image.raw',
+        script:
+          'echo "waiting for the gate"\nread -r word < "$GATE"\necho "got $word"\nmkdir -p out; : > out/image.raw',
         env: { GATE: gate },
         timeoutMs: 20_000,
       });
@@ -256,7 +264,10 @@ describe('runScriptBuild', () => {
   });
 
   it('stops processes a successful script left behind', async () => {
-    const run = start({ script: 'sleep 1000 &\necho $! > child.pid\nmkdir -p out; : > out/image.raw', killGraceMs: 2000 });
+    const run = start({
+      script: 'sleep 1000 &\necho $! > child.pid\nmkdir -p out; : > out/image.raw',
+      killGraceMs: 2000,
+    });
     const result = await run.result;
     expect(result.outcome).toBe('succeeded');
     const child = await readPid(path.join(result.workDir, 'child.pid'));
