@@ -105,7 +105,10 @@ export class LogShipper {
     this.throwFailure();
   }
 
-  /** Ships what is left and stops. Later writes throw. */
+  /**
+   * Ships what is left and stops; later writes throw. If the sink still refuses, it rejects and
+   * what was not shipped is let go (the caller has been told).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -9,10 +9,10 @@ import { DynamoJobStore } from '../adapters/dynamodb-job-store';
 import { clientsFromEnv, readRuntimeSettings } from '../adapters/runtime-settings';
 import { S3ArtifactStore } from '../adapters/s3-artifacts';
 import { SqsJobQueue } from '../adapters/sqs-queues';
-import { PRIORITIES } from '../core/job';
 import { ConfigError, isKilnError } from '../core/errors';
+import { PRIORITIES } from '../core/job';
 import { ENV, queueKey } from '../infra/definitions';
-import { makeLogger, makeMetrics, METRIC, MetricUnit } from '../lambdas/observability';
+import { METRIC, MetricUnit, makeLogger, makeMetrics } from '../lambdas/observability';
 import { Agent } from './agent';
 
 function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
@@ -70,11 +70,18 @@ function main(): void {
       logger,
       onMilestone: (name, job, seconds) => {
         logger.appendKeys({ jobId: job.jobId });
-        const metric = { started: METRIC.jobsStarted, succeeded: METRIC.jobsSucceeded, failed: METRIC.jobsFailed }[name];
+        const metric = {
+          started: METRIC.jobsStarted,
+          succeeded: METRIC.jobsSucceeded,
+          failed: METRIC.jobsFailed,
+        }[name];
         metrics.addMetric(metric, MetricUnit.Count, 1);
-        if (seconds?.queueWait !== undefined) metrics.addMetric(METRIC.queueWaitSeconds, MetricUnit.Seconds, seconds.queueWait);
-        if (seconds?.build !== undefined) metrics.addMetric(METRIC.buildSeconds, MetricUnit.Seconds, seconds.build);
-        if (seconds?.upload !== undefined) metrics.addMetric(METRIC.uploadSeconds, MetricUnit.Seconds, seconds.upload);
+        if (seconds?.queueWait !== undefined)
+          metrics.addMetric(METRIC.queueWaitSeconds, MetricUnit.Seconds, seconds.queueWait);
+        if (seconds?.build !== undefined)
+          metrics.addMetric(METRIC.buildSeconds, MetricUnit.Seconds, seconds.build);
+        if (seconds?.upload !== undefined)
+          metrics.addMetric(METRIC.uploadSeconds, MetricUnit.Seconds, seconds.upload);
         metrics.publishStoredMetrics();
         logger.info(`job ${name}`, { jobId: job.jobId, status: job.status });
         logger.removeKeys(['jobId']);

@@ -97,28 +97,28 @@ export async function uploadFileStreamed(opts: UploadFileOptions): Promise<Uploa
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const upload = new Upload({
-    client: s3,
-    params: {
-      Bucket: bucket,
-      Key: key,
-      Body: hasher,
-      ContentLength: total,
-      ...(opts.contentType ? { ContentType: opts.contentType } : {}),
-    },
-    partSize,
-    queueSize,
-    leavePartsOnError: false,
-  });
-  if (opts.onProgress) {
-    const onProgress = opts.onProgress;
-    upload.on('httpUploadProgress', (progress) => onProgress(progress.loaded ?? 0, total));
-  }
-
   try {
     try {
+      const upload = new Upload({
+        client: s3,
+        params: {
+          Bucket: bucket,
+          Key: key,
+          Body: hasher,
+          ContentLength: total,
+          ...(opts.contentType ? { ContentType: opts.contentType } : {}),
+        },
+        partSize,
+        queueSize,
+        leavePartsOnError: false,
+      });
+      if (opts.onProgress) {
+        const onProgress = opts.onProgress;
+        upload.on('httpUploadProgress', (progress) => onProgress(progress.loaded ?? 0, total));
+      }
       await upload.done();
     } catch (error) {
+      // Also closes the file when Upload rejected its options before reading anything.
       hasher.destroy();
       const message = error instanceof Error ? error.message : String(error);
       // After an abort the error may come from AbortMultipartUpload itself (lib-storage rethrows it

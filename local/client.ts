@@ -43,7 +43,12 @@ export class KilnClient {
   }
 
   submit(job: unknown, idempotencyKey?: string) {
-    return this.request<JobBody>('POST', '/jobs', job, idempotencyKey ? { 'idempotency-key': idempotencyKey } : {});
+    return this.request<JobBody>(
+      'POST',
+      '/jobs',
+      job,
+      idempotencyKey ? { 'idempotency-key': idempotencyKey } : {},
+    );
   }
 
   get(jobId: string) {
@@ -76,11 +81,14 @@ export class KilnClient {
     let last: JobBody | undefined;
     while (Date.now() < until) {
       const res = await this.get(jobId);
-      if (res.status !== 200) throw new Error(`GET /jobs/${jobId} → ${res.status} ${JSON.stringify(res.body)}`);
+      if (res.status !== 200)
+        throw new Error(`GET /jobs/${jobId} → ${res.status} ${JSON.stringify(res.body)}`);
       last = res.body;
       if (done(last)) return last;
       await new Promise((r) => setTimeout(r, intervalMs));
     }
-    throw new Error(`job ${jobId} did not reach the expected state within ${deadlineMs} ms; last: ${JSON.stringify(last)}`);
+    throw new Error(
+      `job ${jobId} did not reach the expected state within ${deadlineMs} ms; last: ${JSON.stringify(last)}`,
+    );
   }
 }

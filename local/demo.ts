@@ -65,14 +65,17 @@ async function main(): Promise<number> {
       const { body: job } = await client.get(jobId);
       if (job.status !== 'SUCCEEDED' || !job.artifact) {
         ok = false;
-        out(`  ${file}  ${jobId}  ${job.status}  ${job.error ? `${job.error.code}: ${job.error.message}` : ''}`);
+        out(
+          `  ${file}  ${jobId}  ${job.status}  ${job.error ? `${job.error.code}: ${job.error.message}` : ''}`,
+        );
         continue;
       }
       const link = await client.artifact(jobId);
       const download = await fetch(link.body.url);
       const bytes = Buffer.from(await download.arrayBuffer());
       const digest = createHash('sha256').update(bytes).digest('hex');
-      const verified = download.ok && digest === job.artifact.sha256 && bytes.length === job.artifact.sizeBytes;
+      const verified =
+        download.ok && digest === job.artifact.sha256 && bytes.length === job.artifact.sizeBytes;
       if (!verified) ok = false;
       out(`  ${file}  ${jobId}  ${job.status}`);
       out(`      artifact ${job.artifact.uri}`);

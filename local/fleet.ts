@@ -68,7 +68,11 @@ export class LocalFleet {
   }
 
   /** Sends `signal`; SIGTERM makes the agent hand its jobs back, SIGKILL simulates a crash. */
-  async kill(agentId: string, signal: NodeJS.Signals = 'SIGTERM', deadlineMs = 15_000): Promise<number | string> {
+  async kill(
+    agentId: string,
+    signal: NodeJS.Signals = 'SIGTERM',
+    deadlineMs = 15_000,
+  ): Promise<number | string> {
     const agent = this.agents.get(agentId);
     if (!agent) return 'gone';
     agent.child.kill(signal);

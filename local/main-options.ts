@@ -5,6 +5,8 @@ export function localOptionsFromEnv() {
   const file = process.env.KILN_CONFIG_FILE;
   const config = file ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : undefined;
   const agents = Number(process.env.KILN_AGENTS_PER_POOL ?? '1');
-  return { ...(config ? { config } : {}), agentsPerPool: Number.isInteger(agents) && agents >= 0 ? agents : 1 };
+  return {
+    ...(config ? { config } : {}),
+    agentsPerPool: Number.isInteger(agents) && agents >= 0 ? agents : 1,
+  };
 }
-

@@ -43,6 +43,7 @@ const AFTER_KILL_WAIT_MS = 10_000;
 /** Once the group is gone the pipes close at once, unless a process escaped the group holding them. */
 const STDIO_DRAIN_MS = 2000;
 const POLL_MS = 25;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
@@ -100,7 +101,7 @@ export async function runScriptBuild(req: ScriptBuildRequest): Promise<ScriptBui
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | { error: Error }>(
     (resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal }));
-      child.once('error', (error) => {
+      child.on('error', (error) => {
         // 'error' also reports failed kill() calls; only a child that never got a pid did not start.
         if (child.pid === undefined) resolve({ error });
       });
@@ -117,7 +118,8 @@ export async function runScriptBuild(req: ScriptBuildRequest): Promise<ScriptBui
     stop.reason ??= reason;
     wakeStop();
   };
-  const timer = setTimeout(() => requestStop('timed_out'), req.timeoutMs);
+  // setTimeout fires at once for delays past 2^31-1 ms; such a limit means "no limit" in practice.
+  const timer = setTimeout(() => requestStop('timed_out'), Math.min(req.timeoutMs, MAX_TIMER_MS));
   const onAbort = (): void => requestStop('cancelled');
   req.signal?.addEventListener('abort', onAbort, { once: true });
 

@@ -27,7 +27,11 @@ export interface HandlerDeps {
   metrics: Metrics;
 }
 
-function wrap(deps: HandlerDeps, fn: (event: ApiEvent) => Promise<ApiResult>, emitsMetrics = false): ApiHandler {
+function wrap(
+  deps: HandlerDeps,
+  fn: (event: ApiEvent) => Promise<ApiResult>,
+  emitsMetrics = false,
+): ApiHandler {
   const base = middy<ApiEvent, ApiResult>().use(injectLambdaContext(deps.logger));
   // Only routes that record metrics flush them; the others would publish empty EMF documents.
   const withMetrics = emitsMetrics ? base.use(logMetrics(deps.metrics)) : base;
@@ -43,7 +47,11 @@ export function makeApiHandlers(deps: HandlerDeps): Record<RouteName, ApiHandler
       async (event) => {
         try {
           const body = parseJsonBody(event, LIMITS.maxBodyBytes);
-          const { job, replayed } = await service.submit(callerOf(event), body, header(event, 'idempotency-key'));
+          const { job, replayed } = await service.submit(
+            callerOf(event),
+            body,
+            header(event, 'idempotency-key'),
+          );
           metrics.addMetric(replayed ? METRIC.jobsReplayed : METRIC.jobsSubmitted, MetricUnit.Count, 1);
           return json(202, job);
         } catch (error) {

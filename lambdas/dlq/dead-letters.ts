@@ -9,7 +9,10 @@ export interface DeadLetter {
   queueArn: string;
 }
 
-export type DeadLetterOutcome = { jobId: string; result: 'failed' | 'already-finished' | 'unknown-job' | 'raced' };
+export type DeadLetterOutcome = {
+  jobId: string;
+  result: 'failed' | 'already-finished' | 'unknown-job' | 'raced';
+};
 
 /**
  * A poison message ends in a DLQ; its job must not stay QUEUED or RUNNING forever. The job is
@@ -34,7 +37,11 @@ export async function failDeadLetteredJob(
   const message = `the job's queue message was delivered ${letter.receiveCount} time(s) without the job finishing and was moved to the dead-letter queue ${queue}; the agents' logs for ${jobId} say why`;
   try {
     await store.apply(
-      planTransition(job, { to: 'FAILED', reason: 'dead-lettered', error: { code: 'AGENT_LOST', message } }, now),
+      planTransition(
+        job,
+        { to: 'FAILED', reason: 'dead-lettered', error: { code: 'AGENT_LOST', message } },
+        now,
+      ),
     );
     return { jobId, result: 'failed' };
   } catch (error) {

@@ -52,12 +52,19 @@ describe('local mode: no job is lost, none is built twice', () => {
       'head -c 65536 /dev/urandom > image.raw',
     ].join('\n');
     const submitted = await stack.alice.submit(
-      scriptJob(script, { recipe: { builder: 'script', script, artifact: 'image.raw', env: { STATE: state } } }),
+      scriptJob(script, {
+        recipe: { builder: 'script', script, artifact: 'image.raw', env: { STATE: state } },
+      }),
     );
     expect(submitted.status).toBe(202);
     const { jobId } = submitted.body;
-    const running = await stack.alice.waitFor(jobId, (j) => j.status === 'RUNNING' && j.leaseHolder !== undefined);
-    const firstPid = Number(await waitUntil('first attempt pid', () => readIfExists(join(state, 'first.pid'))));
+    const running = await stack.alice.waitFor(
+      jobId,
+      (j) => j.status === 'RUNNING' && j.leaseHolder !== undefined,
+    );
+    const firstPid = Number(
+      await waitUntil('first attempt pid', () => readIfExists(join(state, 'first.pid'))),
+    );
 
     await stack.fleet.kill(running.leaseHolder as string, 'SIGKILL');
     // The agent died with its instance; on a real host its build dies too.
@@ -68,7 +75,14 @@ describe('local mode: no job is lost, none is built twice', () => {
     expect(done.status).toBe('SUCCEEDED');
     expect(done.attempts).toBe(2);
     expect(done.artifact?.sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(done.history.map((h) => h.status)).toEqual(['QUEUED', 'RUNNING', 'QUEUED', 'RUNNING', 'UPLOADING', 'SUCCEEDED']);
+    expect(done.history.map((h) => h.status)).toEqual([
+      'QUEUED',
+      'RUNNING',
+      'QUEUED',
+      'RUNNING',
+      'UPLOADING',
+      'SUCCEEDED',
+    ]);
     expect(done.history[2]?.reason).toMatch(/lease .* expired/);
   });
 
@@ -76,7 +90,9 @@ describe('local mode: no job is lost, none is built twice', () => {
     const counter = join(dir, 'dup-counter');
     const script = 'echo build >> "$COUNTER"\nhead -c 4096 /dev/urandom > image.raw';
     const submitted = await stack.alice.submit(
-      scriptJob(script, { recipe: { builder: 'script', script, artifact: 'image.raw', env: { COUNTER: counter } } }),
+      scriptJob(script, {
+        recipe: { builder: 'script', script, artifact: 'image.raw', env: { COUNTER: counter } },
+      }),
     );
     const { jobId } = submitted.body;
     await stack.clients.sqs.send(
@@ -87,7 +103,9 @@ describe('local mode: no job is lost, none is built twice', () => {
     );
     const done = await stack.alice.waitFor(jobId);
     expect(done.status).toBe('SUCCEEDED');
-    await waitUntil('both deliveries consumed', async () => ((await stack.queueDepth(X86)) === 0 ? true : undefined));
+    await waitUntil('both deliveries consumed', async () =>
+      (await stack.queueDepth(X86)) === 0 ? true : undefined,
+    );
     expect((await readIfExists(counter))?.trim().split('\n')).toEqual(['build']);
     expect(done.attempts).toBe(1);
   });
@@ -136,7 +154,9 @@ describe('local mode: no job is lost, none is built twice', () => {
       'wait',
     ].join('\n');
     const submitted = await stack.alice.submit(
-      scriptJob(script, { recipe: { builder: 'script', script, artifact: 'image.raw', env: { STATE: state } } }),
+      scriptJob(script, {
+        recipe: { builder: 'script', script, artifact: 'image.raw', env: { STATE: state } },
+      }),
     );
     const { jobId } = submitted.body;
     const leader = Number(await waitUntil('build started', () => readIfExists(join(state, 'leader.pid'))));
@@ -172,10 +192,15 @@ describe('local mode: no job is lost, none is built twice', () => {
       'head -c 2048 /dev/urandom > image.raw',
     ].join('\n');
     const submitted = await stack.alice.submit(
-      scriptJob(script, { recipe: { builder: 'script', script, artifact: 'image.raw', env: { STATE: state } } }),
+      scriptJob(script, {
+        recipe: { builder: 'script', script, artifact: 'image.raw', env: { STATE: state } },
+      }),
     );
     const { jobId } = submitted.body;
-    const running = await stack.alice.waitFor(jobId, (j) => j.status === 'RUNNING' && j.leaseHolder !== undefined);
+    const running = await stack.alice.waitFor(
+      jobId,
+      (j) => j.status === 'RUNNING' && j.leaseHolder !== undefined,
+    );
     await waitUntil('first attempt started', () => readIfExists(join(state, 'first')));
     const exit = stack.fleet.kill(running.leaseHolder as string, 'SIGTERM');
     stack.fleet.spawn(X86);
@@ -202,7 +227,9 @@ describe('local mode: a poison message', () => {
     const { body: job } = await stack.alice.submit({ ...scriptJob('true'), arch: 'aarch64' });
     const url = stack.state.queueUrls[queueKey('general-aarch64', 'normal')];
     for (let i = 0; i < 3; i += 1) {
-      await stack.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, VisibilityTimeout: 0, WaitTimeSeconds: 0 }));
+      await stack.clients.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: url, VisibilityTimeout: 0, WaitTimeSeconds: 0 }),
+      );
     }
     const done = await stack.alice.waitFor(job.jobId, undefined, 15_000);
     expect(done.status).toBe('FAILED');

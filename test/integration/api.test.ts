@@ -9,7 +9,9 @@ describe('HTTP API', () => {
   let stack: E2EStack;
 
   const countJobs = async () => {
-    const out = await stack.clients.documents.send(new ScanCommand({ TableName: stack.state.tableName, Select: 'COUNT' }));
+    const out = await stack.clients.documents.send(
+      new ScanCommand({ TableName: stack.state.tableName, Select: 'COUNT' }),
+    );
     return out.Count ?? 0;
   };
 
@@ -24,7 +26,12 @@ describe('HTTP API', () => {
     const before = await stack.queueDepth(X86);
     const res = await stack.alice.submit(scriptJob('true'));
     expect(res.status).toBe(202);
-    expect(res.body).toMatchObject({ status: 'QUEUED', buildType: 'explicit', priority: 'normal', pool: X86 });
+    expect(res.body).toMatchObject({
+      status: 'QUEUED',
+      buildType: 'explicit',
+      priority: 'normal',
+      pool: X86,
+    });
     expect(res.body.jobId).toMatch(/^j-[0-9a-f]{32}$/);
     const got = await stack.alice.get(res.body.jobId);
     expect(got.status).toBe(200);
@@ -66,7 +73,11 @@ describe('HTTP API', () => {
   it.each([
     ['wrong type', { ...scriptJob('true'), arch: 64 }, 'arch'],
     ['unknown field', { ...scriptJob('true'), colour: 'red' }, 'colour'],
-    ['missing field', { arch: 'x86_64', recipe: { builder: 'script', script: 'true', artifact: 'a' } }, 'format'],
+    [
+      'missing field',
+      { arch: 'x86_64', recipe: { builder: 'script', script: 'true', artifact: 'a' } },
+      'format',
+    ],
     ['unknown builder', { ...scriptJob('true'), recipe: { builder: 'packer' } }, 'builder'],
     ['unknown pool', { ...scriptJob('true'), pool: 'gpu' }, 'general-x86_64'],
     ['labels no pool has', { ...scriptJob('true'), labels: { gpu: 'a100' } }, 'general-aarch64'],
@@ -80,7 +91,9 @@ describe('HTTP API', () => {
   });
 
   it('malformed JSON → 400; oversized body → 413; no credentials → 401', async () => {
-    const bad = await stack.alice.request('POST', '/jobs', '{"arch":', { 'content-type': 'application/json' });
+    const bad = await stack.alice.request('POST', '/jobs', '{"arch":', {
+      'content-type': 'application/json',
+    });
     expect(bad.status).toBe(400);
     const big = scriptJob('x'.repeat(LIMITS.maxBodyBytes + 10));
     const res = await stack.alice.submit(big);
@@ -92,7 +105,8 @@ describe('HTTP API', () => {
 
   it('list: newest first, paginated with nextToken, filtered by status', async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 5; i += 1) ids.push((await stack.bob.submit({ ...scriptJob('true'), arch: 'aarch64', name: `p${i}` })).body.jobId);
+    for (let i = 0; i < 5; i += 1)
+      ids.push((await stack.bob.submit({ ...scriptJob('true'), arch: 'aarch64', name: `p${i}` })).body.jobId);
     await stack.bob.cancel(ids[1] as string);
     const seen: string[] = [];
     let token: string | undefined;

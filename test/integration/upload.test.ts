@@ -179,6 +179,19 @@ describe('uploadFileStreamed', () => {
     expect(((error as KilnError).cause as NodeJS.ErrnoException).code).toBe('ENOENT');
   });
 
+  it('fails with UPLOAD_FAILED when lib-storage refuses the options (part below 5 MiB)', async () => {
+    const error = await uploadFileStreamed({
+      s3,
+      bucket: BUCKET,
+      key: 'artifacts/job-5/image.raw',
+      filePath: bigFile,
+      partSizeBytes: 1024,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KilnError);
+    expect((error as KilnError).code).toBe('UPLOAD_FAILED');
+    expect((error as KilnError).message).toMatch(/EntityTooSmall/);
+  });
+
   it('aborts the multipart upload when the signal fires mid-upload', async () => {
     const controller = new AbortController();
     const key = 'artifacts/job-4/image.raw';

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,23 +82,34 @@ export async function readIfExists(path: string): Promise<string | undefined> {
   }
 }
 
-/** True while any process of the group led by `pgid` is alive. */
-export function groupAlive(pgid: number): boolean {
+/** Process state from /proc, or undefined once the process is gone; a zombie ('Z') has already died. */
+function procState(pid: number): string | undefined {
   try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
   }
 }
 
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+/** True while any live (non-zombie) process belongs to the group led by `pgid`. */
+export function groupAlive(pgid: number): boolean {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z') return true;
+    } catch {
+      // exited while we looked
+    }
   }
+  return false;
+}
+
+export function processAlive(pid: number): boolean {
+  const state = procState(pid);
+  return state !== undefined && state !== 'Z';
 }
 
 export const X86 = 'general-x86_64';

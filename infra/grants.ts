@@ -1,0 +1,43 @@
+/**
+ * Turns the `access` column of lambdas/api/routes.ts into IAM statements, so each function can
+ * touch exactly what its row says and nothing else.
+ */
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { RouteDefinition } from '../lambdas/api/routes';
+import type { ArtifactStore } from './constructs/artifact-store';
+import type { JobQueues } from './constructs/job-queues';
+import type { JobStore } from './constructs/job-store';
+
+export type Access = RouteDefinition['access'];
+
+/** A writer compares-and-sets on the record it just read, so `write` includes `read`. */
+export const TABLE_ACTIONS = {
+  read: ['dynamodb:GetItem', 'dynamodb:Query'],
+  write: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+} as const;
+
+export const QUEUE_SEND_ACTIONS = ['sqs:SendMessage'] as const;
+
+export interface JobResources {
+  readonly jobs: JobStore;
+  readonly artifacts: ArtifactStore;
+  readonly queues: JobQueues;
+}
+
+export function grantAccess(grantee: iam.IGrantable, access: Access, resources: JobResources): void {
+  grantee.grantPrincipal.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: [...TABLE_ACTIONS[access.table]],
+      resources: resources.jobs.tableAndIndexArns(),
+    }),
+  );
+  if (access.queues === 'send') {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: [...QUEUE_SEND_ACTIONS],
+        resources: resources.queues.all.map((q) => q.queue.queueArn),
+      }),
+    );
+  }
+  if (access.bucket === 'read') resources.artifacts.grantReadJobObjects(grantee);
+}
