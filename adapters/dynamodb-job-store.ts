@@ -5,12 +5,18 @@ import {
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
+  type QueryCommandOutput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, LeaseLostError, NotFoundError, ValidationError } from '../core/errors';
 import type { Job, JobStatus } from '../core/job';
 import { isTerminal, LEASED_STATUSES, type TransitionPlan } from '../core/transitions';
+import { JOBS_TABLE } from '../infra/definitions';
 import type { ApiJobStore, CreateResult, ListQuery, Page } from '../lambdas/api/ports';
+
+const JOBS_TABLE_INDEX_PARTITION: Readonly<Record<string, string>> = Object.fromEntries(
+  JOBS_TABLE.globalSecondaryIndexes.map((i) => [i.indexName, i.partitionKey.name]),
+);
 
 /** Attributes the table keeps beside the job itself, for its indexes and TTL. */
 interface DerivedAttributes {
@@ -130,13 +136,28 @@ export class DynamoJobStore implements ApiJobStore {
   }
 
   private async query(input: QueryCommandInput, limit: number, nextToken?: string): Promise<Page<Job>> {
-    const out = await this.documents.send(
-      new QueryCommand({
-        ...input,
-        Limit: limit,
-        ...(nextToken ? { ExclusiveStartKey: decodeToken(nextToken) } : {}),
-      }),
-    );
+    const startKey = nextToken ? decodeToken(nextToken) : undefined;
+    if (startKey) {
+      // A token only continues the listing it came from: its partition must be the one queried.
+      const [partition] = Object.values(input.ExpressionAttributeValues ?? {});
+      const keyName = input.IndexName ? JOBS_TABLE_INDEX_PARTITION[input.IndexName] : undefined;
+      if (!keyName || startKey[keyName] !== partition) {
+        throw new ValidationError('nextToken: not a token of this listing; start again without it');
+      }
+    }
+    let out: QueryCommandOutput;
+    try {
+      out = await this.documents.send(
+        new QueryCommand({ ...input, Limit: limit, ...(startKey ? { ExclusiveStartKey: startKey } : {}) }),
+      );
+    } catch (error) {
+      if (startKey && (error as { name?: string }).name === 'ValidationException') {
+        throw new ValidationError('nextToken: not a token this API returned; start again without it', {
+          cause: error,
+        });
+      }
+      throw error;
+    }
     const items = (out.Items ?? []).map((i) => toJob(i) as Job);
     const token = encodeToken(out.LastEvaluatedKey);
     return token ? { items, nextToken: token } : { items };

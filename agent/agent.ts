@@ -111,6 +111,15 @@ export class Agent {
         decision = { action: 'drop', reason: 'another agent recovered the job first' };
       }
     }
+    if (decision.action === 'cancel' && job) {
+      await this.deps.store
+        .apply(planTransition(job, { to: 'CANCELLED', reason: decision.reason }, this.clock()))
+        .catch((error: unknown) => {
+          if (!(error instanceof ConflictError || error instanceof LeaseLostError)) throw error;
+        });
+      await queue.ack(message);
+      return;
+    }
     if (decision.action === 'fail' && job) {
       await this.finish(job, {
         to: 'FAILED',

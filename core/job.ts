@@ -144,6 +144,8 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
       const where = i.path.length > 0 ? i.path.join('.') : '(body)';
       if (i.code === 'unrecognized_keys')
         return `${where}: unknown field(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+      if (i.code === 'invalid_key')
+        return `${where}: invalid key (${i.issues.map((n) => n.message).join('; ')})`;
       return `${where}: ${i.message}`;
     })
     .join('; ');

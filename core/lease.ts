@@ -21,6 +21,8 @@ export type DeliveryDecision =
   | { action: 'claim' }
   | { action: 'drop'; reason: string }
   | { action: 'requeue'; reason: string }
+  /** A cancel was requested and no agent is running the job: finish it as CANCELLED. */
+  | { action: 'cancel'; reason: string }
   | { action: 'fail'; reason: string };
 
 /**
@@ -30,7 +32,7 @@ export type DeliveryDecision =
 export function decideDelivery(job: Job | undefined, now: Date, policy: LeasePolicy): DeliveryDecision {
   if (!job) return { action: 'drop', reason: 'job record does not exist' };
   if (job.status === 'QUEUED') {
-    return job.cancelRequested ? { action: 'drop', reason: 'cancel requested' } : { action: 'claim' };
+    return job.cancelRequested ? { action: 'cancel', reason: 'cancel requested' } : { action: 'claim' };
   }
   if (isTerminal(job.status) || job.status === 'REGISTERING') {
     return { action: 'drop', reason: `job is already ${job.status}` };
@@ -46,6 +48,13 @@ export function decideDelivery(job: Job | undefined, now: Date, policy: LeasePol
 /** A leased job whose lease ran out: back to the queue, or FAILED once out of attempts. */
 export function recoverExpiredLease(job: Job, policy: LeasePolicy): DeliveryDecision {
   const holder = job.lease?.holder ?? 'unknown agent';
+  if (job.cancelRequested) {
+    // The user was told the job would be cancelled; the agent that should have done it is gone.
+    return {
+      action: 'cancel',
+      reason: `cancel requested; the lease of ${holder} expired before it stopped the build`,
+    };
+  }
   const failed = failedAttempts(job);
   if (failed >= policy.maxAttempts) {
     return {
@@ -71,7 +80,8 @@ export type SweepDecision = { action: 'none' } | { action: 'dispatch' } | Delive
 /** The sweeper's safety net for jobs whose message was never sent or whose agent vanished. */
 export function decideSweep(job: Job, now: Date, policy: SweepPolicy): SweepDecision {
   if (job.status === 'QUEUED') {
-    if (job.dispatchedAt || job.cancelRequested) return { action: 'none' };
+    if (job.cancelRequested) return { action: 'cancel', reason: 'cancel requested' };
+    if (job.dispatchedAt) return { action: 'none' };
     const age = now.getTime() - Date.parse(job.updatedAt);
     return age >= policy.dispatchGraceSeconds * 1000 ? { action: 'dispatch' } : { action: 'none' };
   }

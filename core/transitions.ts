@@ -80,7 +80,8 @@ export function planTransition(job: Job, request: TransitionRequest, now: Date):
   const at = now.toISOString();
   const set: Partial<Job> = { ...request.set, status: to, updatedAt: at };
   const remove: Array<keyof Job> = [];
-  if (isTerminal(to)) {
+  // EXPIRED is terminal too, but the job finished when it succeeded: keep that time.
+  if (isTerminal(to) && !job.finishedAt) {
     set.finishedAt = at;
   }
   if (request.error) set.error = request.error;
@@ -90,8 +91,9 @@ export function planTransition(job: Job, request: TransitionRequest, now: Date):
     delete set.lease;
   }
   if (to === 'QUEUED') {
-    // A requeued job is dispatched again; a stale cancel flag cannot apply to a job no one runs.
+    // A requeued job needs a new message; until it is sent the sweeper treats it as undispatched.
     remove.push('dispatchedAt');
+    delete set.dispatchedAt;
   }
   const expectHolder = LEASED_STATUSES.includes(job.status)
     ? (request.holder ?? job.lease?.holder)

@@ -138,7 +138,8 @@ export function agentUserDataCommands(o: AgentUserDataOptions): string[] {
     ...writeFile(AGENT_PATHS.launcher, '0755', launcher),
     ...writeFile(AGENT_PATHS.unit, '0644', unit),
     ...writeFile('/etc/logrotate.d/kiln-agent', '0644', logrotate),
-    'systemctl enable --now logrotate.timer',
+    // Rotation is housekeeping: its absence must not stop the instance.
+    'systemctl enable --now logrotate.timer || true',
     'systemctl daemon-reload',
     `systemctl enable --now ${AGENT_UNIT}`,
   ];

@@ -4,7 +4,6 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { S3_LAYOUT } from '../../lambdas/api/routes';
 import { artifactsBucketName } from '../definitions';
-import { acknowledge } from '../nag';
 
 export interface ArtifactStoreProps {
   readonly prefix: string;
@@ -41,11 +40,6 @@ export class ArtifactStore extends Construct {
       lifecycleRules: [{ id: 'expire-access-logs', expiration: props.accessLogExpiration ?? DEFAULTS.accessLogExpiration }],
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    acknowledge(
-      this.accessLogs,
-      'AwsSolutions-S1',
-      'This bucket is the destination of the artifacts bucket access logs; logging its own accesses would log the log deliveries themselves.',
-    );
 
     this.bucket = new s3.Bucket(this, 'Bucket', {
       // Bucket names are global: the account and region keep two deployments of one prefix apart.

@@ -5,7 +5,6 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { acknowledge, arnFinding } from '../nag';
 
 export interface KilnFunctionProps {
   /** Entry file exporting `handler`, relative to `sourceRoot`. */
@@ -60,11 +59,6 @@ export class KilnFunction extends Construct {
         resources: [this.logGroup.logGroupArn],
       }),
     );
-    acknowledge(
-      this.role,
-      `AwsSolutions-IAM5[${arnFinding(this.logGroup)}]`,
-      "The log group ARN ends in ':*' so the function can write the log streams Lambda creates in its own log group; no other log group is reachable.",
-    );
 
     this.function = new NodejsFunction(this, 'Function', {
       entry: join(props.sourceRoot, props.entry),
@@ -78,7 +72,8 @@ export class KilnFunction extends Construct {
       timeout,
       role: this.role,
       logGroup: this.logGroup,
-      environment: { ...props.environment },
+      // Stack traces in the logs then point at the TypeScript sources.
+      environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
       bundling: {
         forceDockerBundling: false,
         format: OutputFormat.ESM,

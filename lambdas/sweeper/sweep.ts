@@ -20,6 +20,7 @@ export interface SweepReport {
   dispatched: string[];
   requeued: string[];
   failed: string[];
+  cancelled: string[];
   /** Jobs another writer changed while the sweeper looked at them. */
   skipped: number;
 }
@@ -31,7 +32,7 @@ const SWEPT: readonly JobStatus[] = ['QUEUED', 'RUNNING', 'UPLOADING'];
  * between the job write and the send) and recovers jobs whose agent vanished with the lease.
  */
 export async function sweep(deps: SweepDeps, now: Date): Promise<SweepReport> {
-  const report: SweepReport = { dispatched: [], requeued: [], failed: [], skipped: 0 };
+  const report: SweepReport = { dispatched: [], requeued: [], failed: [], cancelled: [], skipped: 0 };
   for (const status of SWEPT) {
     let seen = 0;
     let nextToken: string | undefined;
@@ -53,6 +54,9 @@ export async function sweep(deps: SweepDeps, now: Date): Promise<SweepReport> {
             await deps.dispatcher.dispatch(queued);
             await deps.store.markDispatched(queued.jobId, now);
             report.requeued.push(job.jobId);
+          } else if (decision.action === 'cancel') {
+            await deps.store.apply(planTransition(job, { to: 'CANCELLED', reason: decision.reason }, now));
+            report.cancelled.push(job.jobId);
           } else if (decision.action === 'fail') {
             await deps.store.apply(
               planTransition(

@@ -107,7 +107,9 @@ export class MemoryJobStore implements JobStore {
       throw plan.expectHolder ? new LeaseLostError(message) : new ConflictError(message);
     }
     // Like the DynamoDB update, a field the plan leaves undefined keeps its stored value.
-    const set = Object.fromEntries(Object.entries(plan.set).filter(([, v]) => v !== undefined)) as Partial<Job>;
+    const set = Object.fromEntries(
+      Object.entries(plan.set).filter(([, v]) => v !== undefined),
+    ) as Partial<Job>;
     const next = applyPlan(job, { ...plan, set });
     this.jobs.set(plan.jobId, copy(next));
     return copy(next);
@@ -116,7 +118,7 @@ export class MemoryJobStore implements JobStore {
   async markDispatched(jobId: string, at: Date): Promise<void> {
     const job = this.jobs.get(jobId);
     // Already claimed or cancelled (or unknown): the dispatch mark no longer matters.
-    if (!job || job.status !== 'QUEUED') return;
+    if (job?.status !== 'QUEUED') return;
     job.dispatchedAt = at.toISOString();
   }
 

@@ -87,7 +87,11 @@ describe('parseJobSpec: valid bodies', () => {
     ['timeout at the minimum', { timeoutSeconds: LIMITS.minTimeoutSeconds }, {}],
     ['timeout at the maximum', { timeoutSeconds: LIMITS.maxTimeoutSeconds }, {}],
     ['exactly maxLabels labels', { labels: labels(LIMITS.maxLabels) }, {}],
-    ['exactly maxTargets targets', { targets: Array.from({ length: LIMITS.maxTargets }, () => ({ type: 'aws-ami' })) }, {}],
+    [
+      'exactly maxTargets targets',
+      { targets: Array.from({ length: LIMITS.maxTargets }, () => ({ type: 'aws-ami' })) },
+      {},
+    ],
     ['an empty labels map', { labels: {} }, {}],
     ['a label value that is empty', { labels: { team: '' } }, {}],
   ] as const)('accepts %s', (_label, overrides, expected) => {
@@ -141,16 +145,30 @@ const INVALID: InvalidCase[] = [
   { what: 'the body is a string', input: JSON.stringify(MINIMAL), path: '(body)' },
   // unknown fields
   { what: 'an unknown top-level field', input: body({ color: 'red' }), path: '(body)', mentions: '"color"' },
-  { what: 'an unknown recipe field', input: withRecipe({ image: 'fedora' }), path: 'recipe', mentions: '"image"' },
+  {
+    what: 'an unknown recipe field',
+    input: withRecipe({ image: 'fedora' }),
+    path: 'recipe',
+    mentions: '"image"',
+  },
   {
     what: 'an unknown target field',
     input: awsTarget({ kms: 'key' }),
     path: 'targets.0',
     mentions: '"kms"',
   },
-  { what: 'an unknown builder', input: withRecipe({ builder: 'docker' }), path: 'recipe.builder', mentions: 'script' },
+  {
+    what: 'an unknown builder',
+    input: withRecipe({ builder: 'docker' }),
+    path: 'recipe.builder',
+    mentions: 'script',
+  },
   { what: 'no builder', input: withRecipe({ builder: undefined }), path: 'recipe.builder' },
-  { what: 'an unknown target type', input: body({ targets: [{ type: 'gcp-image' }] }), path: 'targets.0.type' },
+  {
+    what: 'an unknown target type',
+    input: body({ targets: [{ type: 'gcp-image' }] }),
+    path: 'targets.0.type',
+  },
   // missing required fields
   { what: 'missing arch', input: body({ arch: undefined }), path: 'arch' },
   { what: 'missing format', input: body({ format: undefined }), path: 'format' },
@@ -199,36 +217,76 @@ const INVALID: InvalidCase[] = [
     input: withRecipe({ env: { BIG: 'x'.repeat(LIMITS.maxEnvValueLength + 1) } }),
     path: 'recipe.env.BIG',
   },
-  { what: 'an env name that is not an identifier', input: withRecipe({ env: { '1X': 'a' } }), path: 'recipe.env.1X' },
+  {
+    what: 'an env name that is not an identifier',
+    input: withRecipe({ env: { '1X': 'a' } }),
+    path: 'recipe.env.1X',
+  },
   // labels
   { what: 'an upper-case label key', input: body({ labels: { Team: 'os' } }), path: 'labels.Team' },
   { what: 'a label key ending in "-"', input: body({ labels: { 'team-': 'os' } }), path: 'labels.team-' },
-  { what: 'an over-long label key', input: body({ labels: { ['k'.repeat(64)]: 'v' } }), path: `labels.${'k'.repeat(64)}` },
+  {
+    what: 'an over-long label key',
+    input: body({ labels: { ['k'.repeat(64)]: 'v' } }),
+    path: `labels.${'k'.repeat(64)}`,
+  },
   { what: 'a label value with a space', input: body({ labels: { team: 'o s' } }), path: 'labels.team' },
   // artifact paths
-  { what: 'an artifact path with ".."', input: withRecipe({ artifact: '../image.raw' }), path: 'recipe.artifact' },
+  {
+    what: 'an artifact path with ".."',
+    input: withRecipe({ artifact: '../image.raw' }),
+    path: 'recipe.artifact',
+  },
   {
     what: 'an artifact path with ".." inside',
     input: withRecipe({ artifact: 'out/../../etc/passwd' }),
     path: 'recipe.artifact',
     mentions: '..',
   },
-  { what: 'an absolute artifact path', input: withRecipe({ artifact: '/etc/passwd' }), path: 'recipe.artifact' },
+  {
+    what: 'an absolute artifact path',
+    input: withRecipe({ artifact: '/etc/passwd' }),
+    path: 'recipe.artifact',
+  },
   { what: 'an empty artifact path', input: withRecipe({ artifact: '' }), path: 'recipe.artifact' },
   // AWS identifiers
   { what: 'an upper-case region', input: awsTarget({ regions: ['EU-WEST-1'] }), path: 'targets.0.regions.0' },
-  { what: 'a region without its number', input: awsTarget({ regions: ['eu-west'] }), path: 'targets.0.regions.0' },
+  {
+    what: 'a region without its number',
+    input: awsTarget({ regions: ['eu-west'] }),
+    path: 'targets.0.regions.0',
+  },
   {
     what: 'a bad second region',
     input: awsTarget({ regions: ['eu-west-1', 'moon-1'] }),
     path: 'targets.0.regions.1',
   },
-  { what: 'an 11-digit account id', input: awsTarget({ shareWith: ['12345678901'] }), path: 'targets.0.shareWith.0' },
-  { what: 'a 13-digit account id', input: awsTarget({ shareWith: ['1234567890123'] }), path: 'targets.0.shareWith.0' },
-  { what: 'an account id with letters', input: awsTarget({ shareWith: ['12345678901a'] }), path: 'targets.0.shareWith.0' },
+  {
+    what: 'an 11-digit account id',
+    input: awsTarget({ shareWith: ['12345678901'] }),
+    path: 'targets.0.shareWith.0',
+  },
+  {
+    what: 'a 13-digit account id',
+    input: awsTarget({ shareWith: ['1234567890123'] }),
+    path: 'targets.0.shareWith.0',
+  },
+  {
+    what: 'an account id with letters',
+    input: awsTarget({ shareWith: ['12345678901a'] }),
+    path: 'targets.0.shareWith.0',
+  },
   // timeouts
-  { what: 'a timeout under the minimum', input: body({ timeoutSeconds: LIMITS.minTimeoutSeconds - 1 }), path: 'timeoutSeconds' },
-  { what: 'a timeout over the maximum', input: body({ timeoutSeconds: LIMITS.maxTimeoutSeconds + 1 }), path: 'timeoutSeconds' },
+  {
+    what: 'a timeout under the minimum',
+    input: body({ timeoutSeconds: LIMITS.minTimeoutSeconds - 1 }),
+    path: 'timeoutSeconds',
+  },
+  {
+    what: 'a timeout over the maximum',
+    input: body({ timeoutSeconds: LIMITS.maxTimeoutSeconds + 1 }),
+    path: 'timeoutSeconds',
+  },
   { what: 'a fractional timeout', input: body({ timeoutSeconds: 60.5 }), path: 'timeoutSeconds' },
   { what: 'a negative timeout', input: body({ timeoutSeconds: -60 }), path: 'timeoutSeconds' },
 ];

@@ -70,7 +70,10 @@ describe('failedAttempts and leaseExpired', () => {
 
 describe('decideDelivery', () => {
   it('drops a message for a job that does not exist', () => {
-    expect(decideDelivery(undefined, NOW, POLICY)).toEqual({ action: 'drop', reason: 'job record does not exist' });
+    expect(decideDelivery(undefined, NOW, POLICY)).toEqual({
+      action: 'drop',
+      reason: 'job record does not exist',
+    });
   });
 
   /** What a delivery does for each status, with a live lease on the leased ones. */
@@ -96,20 +99,25 @@ describe('decideDelivery', () => {
   });
 
   it('claims a QUEUED job whatever its earlier attempts', () => {
-    expect(decideDelivery(job('QUEUED', { attempts: 7, handBacks: 0 }), NOW, POLICY)).toEqual({ action: 'claim' });
+    expect(decideDelivery(job('QUEUED', { attempts: 7, handBacks: 0 }), NOW, POLICY)).toEqual({
+      action: 'claim',
+    });
   });
 
-  it('drops a QUEUED job whose cancel was requested', () => {
+  it('cancels a QUEUED job whose cancel was requested', () => {
     expect(decideDelivery(job('QUEUED', { cancelRequested: true }), NOW, POLICY)).toEqual({
-      action: 'drop',
+      action: 'cancel',
       reason: 'cancel requested',
     });
   });
 
-  it.each(['RUNNING', 'UPLOADING'] as const)('leaves a %s job with a live lease and a cancel request to its agent', (s) => {
-    const d = decideDelivery(job(s, { lease: live, cancelRequested: true }), NOW, POLICY);
-    expect(d.action).toBe('drop');
-  });
+  it.each(['RUNNING', 'UPLOADING'] as const)(
+    'leaves a %s job with a live lease and a cancel request to its agent',
+    (s) => {
+      const d = decideDelivery(job(s, { lease: live, cancelRequested: true }), NOW, POLICY);
+      expect(d.action).toBe('drop');
+    },
+  );
 
   interface ExpiredCase {
     status: 'RUNNING' | 'UPLOADING';
@@ -151,7 +159,10 @@ describe('decideDelivery', () => {
   );
 
   it('maxAttempts 1 fails the first lost lease', () => {
-    const d = decideDelivery(job('RUNNING', { attempts: 1, lease: expired }), NOW, { ...POLICY, maxAttempts: 1 });
+    const d = decideDelivery(job('RUNNING', { attempts: 1, lease: expired }), NOW, {
+      ...POLICY,
+      maxAttempts: 1,
+    });
     expect(d.action).toBe('fail');
   });
 });
@@ -163,13 +174,25 @@ describe('decideSweep', () => {
   interface SweepCase {
     what: string;
     job: Job;
-    action: 'none' | 'dispatch' | 'requeue' | 'fail';
+    action: 'none' | 'dispatch' | 'requeue' | 'fail' | 'cancel';
   }
   const CASES: SweepCase[] = [
     { what: 'undispatched QUEUED, just written', job: job('QUEUED', { updatedAt: at(0) }), action: 'none' },
-    { what: 'undispatched QUEUED, 1 ms before grace', job: job('QUEUED', { updatedAt: at(-GRACE + 1) }), action: 'none' },
-    { what: 'undispatched QUEUED, exactly at grace', job: job('QUEUED', { updatedAt: at(-GRACE) }), action: 'dispatch' },
-    { what: 'undispatched QUEUED, long after grace', job: job('QUEUED', { updatedAt: at(-10 * GRACE) }), action: 'dispatch' },
+    {
+      what: 'undispatched QUEUED, 1 ms before grace',
+      job: job('QUEUED', { updatedAt: at(-GRACE + 1) }),
+      action: 'none',
+    },
+    {
+      what: 'undispatched QUEUED, exactly at grace',
+      job: job('QUEUED', { updatedAt: at(-GRACE) }),
+      action: 'dispatch',
+    },
+    {
+      what: 'undispatched QUEUED, long after grace',
+      job: job('QUEUED', { updatedAt: at(-10 * GRACE) }),
+      action: 'dispatch',
+    },
     {
       what: 'dispatched QUEUED, long after grace',
       job: job('QUEUED', { updatedAt: at(-10 * GRACE), dispatchedAt: at(-10 * GRACE) }),
@@ -178,7 +201,7 @@ describe('decideSweep', () => {
     {
       what: 'undispatched QUEUED with a cancel request',
       job: job('QUEUED', { updatedAt: at(-10 * GRACE), cancelRequested: true }),
-      action: 'none',
+      action: 'cancel',
     },
     { what: 'RUNNING with a live lease', job: job('RUNNING', { lease: live }), action: 'none' },
     {
@@ -203,7 +226,11 @@ describe('decideSweep', () => {
     },
     {
       what: 'RUNNING, lease expired after leaseGrace, 3 attempts of which 1 handed back',
-      job: job('RUNNING', { attempts: 3, handBacks: 1, lease: { holder: HOLDER, expiresAt: T - LEASE_GRACE } }),
+      job: job('RUNNING', {
+        attempts: 3,
+        handBacks: 1,
+        lease: { holder: HOLDER, expiresAt: T - LEASE_GRACE },
+      }),
       action: 'requeue',
     },
     { what: 'RUNNING without a lease', job: job('RUNNING'), action: 'none' },
@@ -253,6 +280,8 @@ describe('a cancel request on a job whose agent died', () => {
     const delivery = decideDelivery(queued, later, POLICY);
     const sweep = decideSweep(queued, later, SWEEP);
     const stuck = queued.status === 'QUEUED' && delivery.action === 'drop' && sweep.action === 'none';
-    expect(stuck, `requeued job: delivery ${JSON.stringify(delivery)}, sweep ${JSON.stringify(sweep)}`).toBe(false);
+    expect(stuck, `requeued job: delivery ${JSON.stringify(delivery)}, sweep ${JSON.stringify(sweep)}`).toBe(
+      false,
+    );
   });
 });

@@ -17,7 +17,10 @@ const POOLS: PoolConfig[] = [
 const CONFIG = { pools: POOLS };
 const POOL_LIST = 'x86-general (x86_64), x86-gpu (x86_64), arm-general (aarch64), arm-big (aarch64)';
 
-function spec(arch: JobSpec['arch'], extra: { pool?: string; labels?: Record<string, string> } = {}): JobSpec {
+function spec(
+  arch: JobSpec['arch'],
+  extra: { pool?: string; labels?: Record<string, string> } = {},
+): JobSpec {
   return parseJobSpec({
     arch,
     format: 'raw',
@@ -29,12 +32,20 @@ function spec(arch: JobSpec['arch'], extra: { pool?: string; labels?: Record<str
 describe('resolvePool: a job it can place', () => {
   it.each([
     ['a named pool of the right arch', spec('x86_64', { pool: 'x86-gpu' }), 'x86-gpu'],
-    ['a named pool whose labels include the job labels', spec('x86_64', { pool: 'x86-gpu', labels: { gpu: 'true' } }), 'x86-gpu'],
+    [
+      'a named pool whose labels include the job labels',
+      spec('x86_64', { pool: 'x86-gpu', labels: { gpu: 'true' } }),
+      'x86-gpu',
+    ],
     ['a named pool of aarch64', spec('aarch64', { pool: 'arm-big' }), 'arm-big'],
     ['the first x86_64 pool when nothing is asked', spec('x86_64'), 'x86-general'],
     ['the first aarch64 pool when nothing is asked', spec('aarch64'), 'arm-general'],
     ['the pool carrying a subset label', spec('x86_64', { labels: { gpu: 'true' } }), 'x86-gpu'],
-    ['the pool carrying all requested labels', spec('x86_64', { labels: { gpu: 'true', team: 'ml' } }), 'x86-gpu'],
+    [
+      'the pool carrying all requested labels',
+      spec('x86_64', { labels: { gpu: 'true', team: 'ml' } }),
+      'x86-gpu',
+    ],
     ['an aarch64 pool by label', spec('aarch64', { labels: { size: 'big' } }), 'arm-big'],
   ])('%s', (_what, s, expected) => {
     const chosen = resolvePool(s, CONFIG);
@@ -52,12 +63,32 @@ describe('resolvePool: a job it can place', () => {
 describe('resolvePool: a job no pool can serve', () => {
   it.each([
     ['an unknown named pool', spec('x86_64', { pool: 'nope' }), 'pool: no pool named "nope"'],
-    ['a named pool of the other arch', spec('x86_64', { pool: 'arm-general' }), 'pool: "arm-general" runs aarch64, the job is x86_64'],
-    ['a named pool without the job label', spec('x86_64', { pool: 'x86-general', labels: { gpu: 'true' } }), 'labels: pool "x86-general"'],
-    ['a named pool with another label value', spec('x86_64', { pool: 'x86-gpu', labels: { gpu: 'false' } }), 'labels: pool "x86-gpu"'],
+    [
+      'a named pool of the other arch',
+      spec('x86_64', { pool: 'arm-general' }),
+      'pool: "arm-general" runs aarch64, the job is x86_64',
+    ],
+    [
+      'a named pool without the job label',
+      spec('x86_64', { pool: 'x86-general', labels: { gpu: 'true' } }),
+      'labels: pool "x86-general"',
+    ],
+    [
+      'a named pool with another label value',
+      spec('x86_64', { pool: 'x86-gpu', labels: { gpu: 'false' } }),
+      'labels: pool "x86-gpu"',
+    ],
     ['labels no pool carries', spec('x86_64', { labels: { gpu: 'false' } }), 'no pool runs x86_64 jobs'],
-    ['labels only the other arch carries', spec('aarch64', { labels: { gpu: 'true' } }), 'no pool runs aarch64 jobs'],
-    ['labels split across pools', spec('x86_64', { labels: { gpu: 'true', size: 'big' } }), 'no pool runs x86_64 jobs'],
+    [
+      'labels only the other arch carries',
+      spec('aarch64', { labels: { gpu: 'true' } }),
+      'no pool runs aarch64 jobs',
+    ],
+    [
+      'labels split across pools',
+      spec('x86_64', { labels: { gpu: 'true', size: 'big' } }),
+      'no pool runs x86_64 jobs',
+    ],
   ])('refuses %s with a 400 that names the pools', (_what, s, mentions) => {
     let caught: unknown;
     try {

@@ -111,7 +111,12 @@ describe.each(ALLOWED_PAIRS)('allowed: $from → $to', ({ from, to }) => {
     expect(plan.to).toBe(to);
     expect(plan.set.status).toBe(to);
     expect(plan.set.updatedAt).toBe(NOW.toISOString());
-    expect(plan.history).toEqual({ status: to, at: NOW.toISOString(), attempt: job.attempts, reason: 'because' });
+    expect(plan.history).toEqual({
+      status: to,
+      at: NOW.toISOString(),
+      attempt: job.attempts,
+      reason: 'because',
+    });
   });
 
   it('sets finishedAt exactly when the target is terminal', () => {

@@ -1,0 +1,303 @@
+import { Aws, Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import type { KilnConfig, PoolConfig } from '../../core/config';
+import type { JobResources } from '../grants';
+import { acknowledge, arnFinding } from '../nag';
+import { agentUserDataCommands } from './agent-user-data';
+import type { JobQueue } from './job-queues';
+import type { Network } from './network';
+
+/** Tag keys an agent may set on its own instance (e.g. `kiln:job-id`), so people can find a job's instance. */
+export const AGENT_TAG_KEY_PATTERN = 'kiln:*';
+
+export interface BuildPoolProps {
+  readonly config: KilnConfig;
+  readonly pool: PoolConfig;
+  readonly network: Network;
+  readonly resources: JobResources;
+  readonly agentBundle: s3assets.Asset;
+  readonly nodeMajor: number;
+  readonly fleetActivityTopic: sns.ITopic;
+  /** Root volume size; builds write whole disk images to it. @default 100 */
+  readonly rootVolumeGiB?: number;
+  /** Scale in to the pool's minimum after this long without queued or running jobs. @default Duration.minutes(15) */
+  readonly idleBeforeScaleIn?: Duration;
+  /** Boot time until an instance takes jobs; scale-out counts warming instances for this long. @default Duration.minutes(3) */
+  readonly instanceWarmup?: Duration;
+  /** Retention of agent and boot logs. @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+const DEFAULTS = {
+  rootVolumeGiB: 100,
+  idleBeforeScaleIn: Duration.minutes(15),
+  instanceWarmup: Duration.minutes(3),
+  logRetention: logs.RetentionDays.ONE_MONTH,
+} as const;
+
+const ONE_MINUTE = Duration.minutes(1);
+
+/**
+ * One pool of build instances: a launch template for the pool's architecture, an instance role
+ * limited to the pool's own queues, an Auto Scaling group from zero, and a first queue-depth
+ * scaling policy (to be replaced by the benchmarked scaler).
+ */
+export class BuildPool extends Construct {
+  readonly pool: PoolConfig;
+  readonly role: iam.Role;
+  readonly launchTemplate: ec2.LaunchTemplate;
+  readonly group: autoscaling.AutoScalingGroup;
+  readonly agentLogs: logs.LogGroup;
+  readonly queues: readonly JobQueue[];
+  /** Messages waiting in the pool's queues (visible, not yet received). */
+  readonly backlog: cloudwatch.MathExpression;
+  /** Messages waiting plus messages held by running jobs. */
+  readonly work: cloudwatch.MathExpression;
+
+  constructor(scope: Construct, id: string, props: BuildPoolProps) {
+    super(scope, id);
+    const { pool, config, resources } = props;
+    this.pool = pool;
+    this.queues = resources.queues.forPool(pool.name);
+
+    this.agentLogs = new logs.LogGroup(this, 'AgentLogs', {
+      retention: props.logRetention ?? DEFAULTS.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.role = new iam.Role(this, 'InstanceRole', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: `Kiln build agent of pool ${pool.name}`,
+      // Session Manager is how a person gets onto a build instance (no SSH key, no inbound port).
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
+    });
+    acknowledge(
+      this.role,
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+      'AmazonSSMManagedInstanceCore is the AWS-maintained minimum for Session Manager and follows the SSM agent as it changes; it grants no data access.',
+    );
+    this.grantAgentAccess(props);
+
+    const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.network.vpc,
+      description: `Kiln build agents of pool ${pool.name}: no inbound; outbound for AWS APIs, packages and build inputs`,
+      allowAllOutbound: true,
+    });
+
+    const userData = ec2.UserData.forLinux();
+    userData.addCommands(
+      ...agentUserDataCommands({
+        pool: pool.name,
+        region: Aws.REGION,
+        nodeMajor: props.nodeMajor,
+        bundleBucket: props.agentBundle.s3BucketName,
+        bundleKey: props.agentBundle.s3ObjectKey,
+        configJson: JSON.stringify(config),
+        queueUrlsJson: resources.queues.queueUrlsJson(pool.name),
+        tableName: resources.jobs.table.tableName,
+        bucketName: resources.artifacts.bucket.bucketName,
+        logGroupName: this.agentLogs.logGroupName,
+      }),
+    );
+
+    this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
+      machineImage: ec2.MachineImage.latestAmazonLinux2023({
+        cpuType: pool.arch === 'aarch64' ? ec2.AmazonLinuxCpuType.ARM_64 : ec2.AmazonLinuxCpuType.X86_64,
+      }),
+      userData,
+      role: this.role,
+      securityGroup,
+      requireImdsv2: true,
+      httpPutResponseHopLimit: 1,
+      blockDevices: [
+        {
+          deviceName: '/dev/xvda',
+          volume: ec2.BlockDeviceVolume.ebs(props.rootVolumeGiB ?? DEFAULTS.rootVolumeGiB, {
+            volumeType: ec2.EbsDeviceVolumeType.GP3,
+            encrypted: true,
+            deleteOnTermination: true,
+          }),
+        },
+      ],
+    });
+
+    const warmup = props.instanceWarmup ?? DEFAULTS.instanceWarmup;
+    this.group = new autoscaling.AutoScalingGroup(this, 'Group', {
+      autoScalingGroupName: `${config.prefix}-${pool.name}`,
+      vpc: props.network.vpc,
+      vpcSubnets: props.network.agentSubnets,
+      minCapacity: pool.minCapacity,
+      maxCapacity: pool.maxCapacity,
+      mixedInstancesPolicy: {
+        launchTemplate: this.launchTemplate,
+        // Most preferred type first, as the config lists them.
+        launchTemplateOverrides: pool.instanceTypes.map((t) => ({ instanceType: new ec2.InstanceType(t) })),
+        instancesDistribution: {
+          // On-demand only: a Spot interruption kills a build midway.
+          onDemandBaseCapacity: 0,
+          onDemandPercentageAboveBaseCapacity: 100,
+          onDemandAllocationStrategy: autoscaling.OnDemandAllocationStrategy.PRIORITIZED,
+        },
+      },
+      healthChecks: autoscaling.HealthChecks.ec2({ gracePeriod: Duration.minutes(5) }),
+      defaultInstanceWarmup: warmup,
+      groupMetrics: [autoscaling.GroupMetrics.all()],
+      notifications: [{ topic: props.fleetActivityTopic }],
+    });
+    acknowledge(
+      this.group,
+      'AwsSolutions-EC26',
+      "cdk-nag 3.0.2's EC26 reads the group's LaunchTemplate property and throws on a MixedInstancesPolicy; the launch template's only volume (the root) is encrypted, which test/infra/fleet.test.ts asserts.",
+    );
+    // Above the launch template's own Name tag (its construct path), so the console shows the pool.
+    Tags.of(this.launchTemplate).add('Name', `${config.prefix}-agent-${pool.name}`, { priority: 300 });
+    Tags.of(this.group).add('kiln:pool', pool.name);
+    Tags.of(this.group).add('kiln:arch', pool.arch);
+
+    const visible = this.queueMetrics((q) => q.metricApproximateNumberOfMessagesVisible, 'v');
+    const inFlight = this.queueMetrics((q) => q.metricApproximateNumberOfMessagesNotVisible, 'f');
+    this.backlog = new cloudwatch.MathExpression({
+      label: `${pool.name} queued jobs`,
+      expression: fillSum(Object.keys(visible)),
+      usingMetrics: visible,
+      period: ONE_MINUTE,
+    });
+    this.work = new cloudwatch.MathExpression({
+      label: `${pool.name} queued and running jobs`,
+      expression: fillSum([...Object.keys(visible), ...Object.keys(inFlight)]),
+      usingMetrics: { ...visible, ...inFlight },
+      period: ONE_MINUTE,
+    });
+    this.addScalingPolicies(warmup, props.idleBeforeScaleIn ?? DEFAULTS.idleBeforeScaleIn);
+  }
+
+  private grantAgentAccess(props: BuildPoolProps): void {
+    const { resources } = props;
+    const stack = Stack.of(this);
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ConsumeOwnPoolQueues',
+        actions: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+        resources: this.queues.map((q) => q.queue.queueArn),
+      }),
+    );
+    // Claims, heartbeats and transitions are conditional updates of an existing record.
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'UpdateJobRecords',
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        resources: [resources.jobs.table.tableArn],
+      }),
+    );
+    resources.artifacts.grantWriteJobObjects(this.role);
+    acknowledge(
+      this.role,
+      `AwsSolutions-IAM5[${arnFinding(resources.artifacts.bucket, '/artifacts/*')}]`,
+      'An agent writes artifacts/<jobId>/... for whichever job it claims, so the job id cannot be fixed in the policy; it cannot read or delete objects.',
+    );
+    acknowledge(
+      this.role,
+      `AwsSolutions-IAM5[${arnFinding(resources.artifacts.bucket, '/logs/*')}]`,
+      'An agent appends logs/<jobId>/... chunks for whichever job it claims, so the job id cannot be fixed in the policy; it cannot read or delete objects.',
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'DownloadAgentBundle',
+        actions: ['s3:GetObject'],
+        resources: [props.agentBundle.bucket.arnForObjects(props.agentBundle.s3ObjectKey)],
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ShipAgentLogs',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+        resources: [this.agentLogs.logGroupArn],
+      }),
+    );
+    const instances = stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'TagOwnInstanceWithJobs',
+        actions: ['ec2:CreateTags', 'ec2:DeleteTags'],
+        resources: [instances],
+        conditions: {
+          StringEquals: { 'aws:ARN': '${ec2:SourceInstanceARN}' },
+          'ForAllValues:StringLike': { 'aws:TagKeys': [AGENT_TAG_KEY_PATTERN] },
+        },
+      }),
+    );
+    acknowledge(
+      this.role,
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
+      "The instance id is only known at launch; the aws:ARN = ec2:SourceInstanceARN condition limits tagging to the caller's own instance and to kiln:* keys.",
+    );
+  }
+
+  private queueMetrics(
+    pick: (q: JobQueue['queue']) => (props?: cloudwatch.MetricOptions) => cloudwatch.Metric,
+    idPrefix: string,
+  ): Record<string, cloudwatch.IMetric> {
+    const metrics: Record<string, cloudwatch.IMetric> = {};
+    this.queues.forEach((q, i) => {
+      metrics[`${idPrefix}${i}`] = pick(q.queue).call(q.queue, { period: ONE_MINUTE, statistic: 'Maximum' });
+    });
+    return metrics;
+  }
+
+  /**
+   * Scale out by one (three when many jobs wait) while jobs are queued; scale in to the minimum only
+   * when no job has been queued or running for a while, so a busy instance is never chosen for
+   * termination. A running job keeps its message in flight, which is what `work` counts.
+   */
+  private addScalingPolicies(warmup: Duration, idle: Duration): void {
+    const manyJobs = 5 * this.pool.concurrency;
+    const scaleOut = new autoscaling.StepScalingAction(this, 'ScaleOutOnBacklog', {
+      autoScalingGroup: this.group,
+      adjustmentType: autoscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+      estimatedInstanceWarmup: warmup,
+      metricAggregationType: autoscaling.MetricAggregationType.MAXIMUM,
+    });
+    // Bounds are relative to the alarm threshold of one queued job.
+    scaleOut.addAdjustment({ lowerBound: 0, upperBound: manyJobs - 1, adjustment: 1 });
+    scaleOut.addAdjustment({ lowerBound: manyJobs - 1, adjustment: 3 });
+    const backlogAlarm = new cloudwatch.Alarm(this, 'BacklogAlarm', {
+      alarmDescription: `Jobs are waiting in the queues of pool ${this.pool.name}: add instances`,
+      metric: this.backlog,
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    backlogAlarm.addAlarmAction(new cwActions.AutoScalingAction(scaleOut));
+
+    const scaleIn = new autoscaling.StepScalingAction(this, 'ScaleInWhenIdle', {
+      autoScalingGroup: this.group,
+      adjustmentType: autoscaling.AdjustmentType.EXACT_CAPACITY,
+    });
+    scaleIn.addAdjustment({ upperBound: 0, adjustment: this.pool.minCapacity });
+    const idleMinutes = Math.max(1, Math.round(idle.toMinutes()));
+    const idleAlarm = new cloudwatch.Alarm(this, 'IdleAlarm', {
+      alarmDescription: `No job queued or running in pool ${this.pool.name} for ${idleMinutes} minutes: scale in`,
+      metric: this.work,
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: idleMinutes,
+      datapointsToAlarm: idleMinutes,
+      // SQS stops publishing metrics for queues idle for hours; silence means idle.
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+    idleAlarm.addAlarmAction(new cwActions.AutoScalingAction(scaleIn));
+  }
+}
+
+function fillSum(ids: readonly string[]): string {
+  return ids.map((id) => `FILL(${id}, 0)`).join(' + ');
+}
