@@ -3,7 +3,9 @@
  * that the emulator-specific settings live next to each other and nowhere else.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
@@ -91,4 +93,22 @@ export function destroyClients(clients: AwsClients): void {
   clients.dynamodb.destroy();
   clients.sqs.destroy();
   clients.s3.destroy();
+}
+
+/** Step Functions client (the agent and sweeper start and inspect register executions). */
+export function makeSfnClient(region: string, endpoint?: string): SFNClient {
+  return new SFNClient({
+    region,
+    maxAttempts: MAX_ATTEMPTS,
+    ...(endpoint ? { endpoint, credentials: { ...LOCAL_CREDENTIALS } } : {}),
+  });
+}
+
+/** EC2 client for one region (the register workflow's copies and retention work per region). */
+export function makeEc2Client(region: string, endpoint?: string): EC2Client {
+  return new EC2Client({
+    region,
+    maxAttempts: MAX_ATTEMPTS,
+    ...(endpoint ? { endpoint, credentials: { ...LOCAL_CREDENTIALS } } : {}),
+  });
 }

@@ -9,7 +9,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, LeaseLostError, NotFoundError, ValidationError } from '../core/errors';
-import type { Job, JobStatus } from '../core/job';
+import type { Job, JobStatus, Registration } from '../core/job';
 import { isTerminal, LEASED_STATUSES, type TransitionPlan } from '../core/transitions';
 import { JOBS_TABLE } from '../infra/definitions';
 import type { ApiJobStore, CreateResult, ListQuery, Page } from '../lambdas/api/ports';
@@ -259,6 +259,44 @@ export class DynamoJobStore implements ApiJobStore {
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       throw new ConflictError(`job ${jobId} is not running; nothing to cancel`, { cause: error });
+    }
+  }
+
+  /**
+   * Hands a REGISTERING job to a new register execution, if `from` is still the execution it
+   * names (so two sweepers cannot both start one).
+   */
+  async replaceRegistration(
+    jobId: string,
+    from: string | undefined,
+    to: Registration,
+    at: Date,
+  ): Promise<Job> {
+    try {
+      const out = await this.documents.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { jobId },
+          UpdateExpression: 'SET registration = :to, updatedAt = :at',
+          ConditionExpression: from
+            ? '#status = :registering AND registration.executionName = :from'
+            : '#status = :registering AND attribute_not_exists(registration)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':to': to,
+            ':at': at.toISOString(),
+            ':registering': 'REGISTERING',
+            ...(from ? { ':from': from } : {}),
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toJob(out.Attributes) as Job;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      throw new ConflictError(`job ${jobId} is no longer registering under ${from ?? 'no execution'}`, {
+        cause: error,
+      });
     }
   }
 

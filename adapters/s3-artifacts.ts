@@ -2,16 +2,10 @@ import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@a
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ArtifactStore, StoredArtifact } from '../agent/ports';
 import { uploadFileStreamed } from '../agent/upload';
-import { ValidationError } from '../core/errors';
 import type { Artifact } from '../core/job';
+import { artifactLocation } from '../core/registration';
 import type { ArtifactLinks, LogChunk, LogReader } from '../lambdas/api/ports';
 import { S3_LAYOUT } from '../lambdas/api/routes';
-
-function parseS3Uri(uri: string): { bucket: string; key: string } {
-  const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
-  if (!match?.[1] || !match[2]) throw new ValidationError(`not an s3:// URI: ${uri}`);
-  return { bucket: match[1], key: match[2] };
-}
 
 /** Artifacts and build logs in the artifacts bucket (layout in S3_LAYOUT). */
 export class S3ArtifactStore implements ArtifactStore, LogReader, ArtifactLinks {
@@ -65,7 +59,7 @@ export class S3ArtifactStore implements ArtifactStore, LogReader, ArtifactLinks 
   }
 
   async presignDownload(artifact: Artifact, expiresInSeconds: number): Promise<string> {
-    const { bucket, key } = parseS3Uri(artifact.uri);
+    const { bucket, key } = artifactLocation(artifact.uri);
     return getSignedUrl(this.s3, new GetObjectCommand({ Bucket: bucket, Key: key }), {
       expiresIn: expiresInSeconds,
     });

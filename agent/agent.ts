@@ -2,10 +2,23 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { ConflictError, LeaseLostError } from '../core/errors';
 import type { Job } from '../core/job';
 import { decideDelivery, type LeasePolicy } from '../core/lease';
+import {
+  artifactLocation,
+  registrationExecutionName,
+  registrationInput,
+  wantsImage,
+} from '../core/registration';
 import { planTransition, type TransitionRequest } from '../core/transitions';
 import { removeWorkDir, runScriptBuild, type ScriptBuildResult } from './builders/script';
 import { LogShipper } from './log-shipper';
-import type { AgentJobStore, ArtifactStore, JobQueue, QueueMessage } from './ports';
+import type {
+  AgentJobStore,
+  ArtifactStore,
+  JobQueue,
+  QueueMessage,
+  Registrar,
+  StoredArtifact,
+} from './ports';
 
 export interface AgentSettings extends LeasePolicy {
   agentId: string;
@@ -26,6 +39,8 @@ export interface AgentDeps {
   queue: JobQueue;
   store: AgentJobStore;
   artifacts: ArtifactStore;
+  /** Absent where no register workflow is deployed; jobs with image targets then fail clearly. */
+  registrar?: Registrar;
   settings: AgentSettings;
   logger: Logger;
   clock?: () => Date;
@@ -245,6 +260,43 @@ export class Agent {
     }
   }
 
+  /**
+   * Hands the job to the register workflow. The REGISTERING write comes first: if the start then
+   * fails, the sweeper sees a registration that never started and starts it.
+   */
+  private async register(job: Job, artifact: StoredArtifact, seconds: Record<string, number>): Promise<void> {
+    const { registrar, logger } = this.deps;
+    if (!registrar) {
+      const message = 'this deployment has no register workflow; submit the job without aws-ami targets';
+      const failed = await this.finish(job, {
+        to: 'FAILED',
+        reason: message,
+        set: { artifact },
+        error: { code: 'REGISTER_FAILED', message },
+      });
+      this.deps.onMilestone?.('failed', failed, seconds);
+      return;
+    }
+    const now = this.clock();
+    const executionName = registrationExecutionName(job.jobId, 1);
+    const registering = await this.finish(job, {
+      to: 'REGISTERING',
+      reason: 'artifact uploaded; registering the image',
+      set: { artifact, registration: { executionName, attempt: 1, startedAt: now.toISOString() } },
+    });
+    try {
+      await registrar.start(
+        executionName,
+        registrationInput(registering, artifactLocation(artifact.uri), registrar.homeRegion, now),
+      );
+    } catch (error) {
+      logger.warn('starting the registration failed; the sweeper will start it', {
+        jobId: job.jobId,
+        error: error as Error,
+      });
+    }
+  }
+
   private async conclude(
     job: Job,
     message: QueueMessage,
@@ -309,15 +361,17 @@ export class Agent {
         );
         shipper.write(Buffer.from(`=== kiln: uploaded ${artifact.uri} sha256=${artifact.sha256} ===\n`));
         await shipper.flush().catch(() => undefined);
-        const done = await this.finish(uploading, {
-          to: 'SUCCEEDED',
-          reason: 'artifact uploaded',
-          set: { artifact },
-        });
-        this.deps.onMilestone?.('succeeded', done, {
-          build: buildSeconds,
-          upload: (this.clock().getTime() - uploadStart) / 1000,
-        });
+        const seconds = { build: buildSeconds, upload: (this.clock().getTime() - uploadStart) / 1000 };
+        if (wantsImage(job)) {
+          await this.register(uploading, artifact, seconds);
+        } else {
+          const done = await this.finish(uploading, {
+            to: 'SUCCEEDED',
+            reason: 'artifact uploaded',
+            set: { artifact },
+          });
+          this.deps.onMilestone?.('succeeded', done, seconds);
+        }
         await queue.ack(message);
         return;
       } catch (error) {

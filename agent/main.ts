@@ -5,15 +5,18 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { makeSfnClient } from '../adapters/clients';
 import { DynamoJobStore } from '../adapters/dynamodb-job-store';
 import { clientsFromEnv, readRuntimeSettings } from '../adapters/runtime-settings';
 import { S3ArtifactStore } from '../adapters/s3-artifacts';
 import { SqsJobQueue } from '../adapters/sqs-queues';
+import { SfnRegistrations } from '../adapters/step-functions';
 import { ConfigError, isKilnError } from '../core/errors';
 import { PRIORITIES } from '../core/job';
 import { ENV, queueKey } from '../infra/definitions';
 import { METRIC, MetricUnit, makeLogger, makeMetrics } from '../lambdas/observability';
 import { Agent } from './agent';
+import type { Registrar } from './ports';
 
 function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
   const raw = env[name];
@@ -21,6 +24,11 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, problem
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0) problems.push(`${name} must be a whole number, got "${raw}"`);
   return n;
+}
+
+function registrarFor(stateMachineArn: string, region: string, endpoint: string | undefined): Registrar {
+  const registrations = new SfnRegistrations(makeSfnClient(region, endpoint), stateMachineArn);
+  return { homeRegion: region, start: (name, input) => registrations.start(name, input) };
 }
 
 function main(): void {
@@ -44,6 +52,8 @@ function main(): void {
     if (problems.length > 0 || !pool) throw new ConfigError(problems);
 
     const clients = clientsFromEnv(env);
+    const region = env.AWS_REGION ?? 'us-east-1';
+    const registerArn = env[ENV.registerStateMachineArn];
     const agentId = env[ENV.agentId] || `${hostname()}-${process.pid}`;
     const metrics = makeMetrics('kiln-agent');
     metrics.addDimension('pool', pool.name);
@@ -55,6 +65,7 @@ function main(): void {
         recordRetentionDays: settings.config.jobRecordRetentionDays,
       }),
       artifacts: new S3ArtifactStore(clients.s3, settings.bucketName),
+      ...(registerArn ? { registrar: registrarFor(registerArn, region, env[ENV.sfnEndpoint]) } : {}),
       settings: {
         agentId,
         maxAttempts: settings.config.maxAttempts,

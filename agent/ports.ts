@@ -1,4 +1,5 @@
 import type { Job } from '../core/job';
+import type { RegistrationInput } from '../core/registration';
 import type { TransitionPlan } from '../core/transitions';
 
 /** A received queue message; `receipt` is opaque to the agent. */
@@ -46,4 +47,10 @@ export interface ArtifactStore {
 /** Sends a job back to its queue after a requeue (lease recovery). */
 export interface Redispatcher {
   dispatch(job: Pick<Job, 'jobId' | 'pool' | 'priority'>): Promise<void>;
+}
+
+/** Starts the register workflow for a job whose artifact is uploaded. */
+export interface Registrar {
+  readonly homeRegion: string;
+  start(executionName: string, input: RegistrationInput): Promise<void>;
 }

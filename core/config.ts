@@ -61,6 +61,10 @@ export const KilnConfigSchema = z
     jobRecordRetentionDays: z.number().int().min(1).default(90),
     /** Messages received this many times go to the queue's DLQ. */
     maxReceiveCount: z.number().int().min(2).max(1000).default(10),
+    /** Concurrent EC2 import tasks this deployment runs per region (the account limit is 20). */
+    importConcurrency: z.number().int().min(1).max(100).default(20),
+    /** Register executions started per job before it is FAILED. */
+    registerAttempts: z.number().int().min(1).max(10).default(3),
   })
   .superRefine((c, ctx) => {
     if (c.heartbeatSeconds * 2 > c.leaseSeconds) {

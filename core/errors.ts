@@ -17,6 +17,7 @@ export const ERROR_CODES = [
   'BUILD_FAILED',
   'BUILD_TIMED_OUT',
   'UPLOAD_FAILED',
+  'REGISTER_FAILED',
   'AGENT_LOST',
   'INTERNAL',
 ] as const;
@@ -37,6 +38,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   BUILD_FAILED: 500,
   BUILD_TIMED_OUT: 500,
   UPLOAD_FAILED: 500,
+  REGISTER_FAILED: 500,
   AGENT_LOST: 500,
   INTERNAL: 500,
 };

@@ -104,7 +104,7 @@ export const AmiTargetSchema = z.strictObject({
 });
 export type ImageTarget = z.infer<typeof AmiTargetSchema>;
 
-export const SubmitJobSchema = z.strictObject({
+const SubmitJobObject = z.strictObject({
   name: z
     .string()
     .min(1)
@@ -125,6 +125,19 @@ export const SubmitJobSchema = z.strictObject({
       message: `at most ${LIMITS.maxLabels} labels`,
     })
     .optional(),
+});
+
+/** EC2 imports only these disk formats; an AMI target with another format is refused at submit. */
+const IMPORTABLE_FORMATS: readonly ImageFormat[] = ['raw', 'vmdk', 'vhd'];
+
+export const SubmitJobSchema = SubmitJobObject.superRefine((job, ctx) => {
+  if ((job.targets ?? []).length > 0 && !IMPORTABLE_FORMATS.includes(job.format)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['format'],
+      message: `an aws-ami target needs format raw, vmdk or vhd (EC2 cannot import ${job.format})`,
+    });
+  }
 });
 export type SubmitJobInput = z.input<typeof SubmitJobSchema>;
 export type JobSpec = z.output<typeof SubmitJobSchema>;
@@ -161,6 +174,12 @@ export interface RegisteredImage {
   region: string;
   imageId: string;
   snapshotId: string;
+}
+
+export interface Registration {
+  executionName: string;
+  attempt: number;
+  startedAt: string;
 }
 
 export interface JobError {
@@ -205,6 +224,8 @@ export interface Job extends JobSpec {
   requestHash: string;
   idempotencyKey?: string;
   artifact?: Artifact;
+  /** The register execution now responsible for the job (status REGISTERING). */
+  registration?: Registration;
   images: RegisteredImage[];
   error?: JobError;
   history: HistoryEntry[];

@@ -49,7 +49,17 @@ export interface TransitionRequest {
   holder?: string;
   /** Fields the caller sets along with the status (artifact, images, lease…). */
   set?: Partial<
-    Pick<Job, 'artifact' | 'images' | 'lease' | 'attempts' | 'handBacks' | 'startedAt' | 'dispatchedAt'>
+    Pick<
+      Job,
+      | 'artifact'
+      | 'images'
+      | 'lease'
+      | 'attempts'
+      | 'handBacks'
+      | 'startedAt'
+      | 'dispatchedAt'
+      | 'registration'
+    >
   >;
   /** Clear the lease (leaving a leased status). */
   clearLease?: boolean;

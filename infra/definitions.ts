@@ -49,6 +49,25 @@ export const JOBS_TABLE: TableDefinition = {
   ],
 };
 
+/**
+ * Counting semaphores (import slots, later other fleet-wide caps): one item per semaphore with
+ * `holderCount` and one attribute per holder, named by the holder's execution ARN.
+ */
+export const SLOTS_TABLE = {
+  partitionKey: { name: 'name', type: 'S' },
+} as const satisfies Pick<TableDefinition, 'partitionKey'>;
+
+export function slotsTableName(prefix: string): string {
+  return `${prefix}-slots`;
+}
+
+/** The semaphore that caps concurrent EC2 import-snapshot tasks in the deployment's region. */
+export const IMPORT_SLOTS = 'ec2-import-snapshot';
+
+export function registerStateMachineName(prefix: string): string {
+  return `${prefix}-register`;
+}
+
 export function jobsTableName(prefix: string): string {
   return `${prefix}-jobs`;
 }
@@ -100,8 +119,13 @@ export const ENV = {
   agentId: 'KILN_AGENT_ID',
   /** Agent only: parent directory of per-job working directories. */
   workDir: 'KILN_WORK_DIR',
+  slotsTableName: 'KILN_SLOTS_TABLE_NAME',
+  /** ARN of the register state machine (agent and sweeper start executions). */
+  registerStateMachineArn: 'KILN_REGISTER_STATE_MACHINE_ARN',
   /** Optional endpoint overrides (local mode). */
   dynamodbEndpoint: 'KILN_DYNAMODB_ENDPOINT',
   sqsEndpoint: 'KILN_SQS_ENDPOINT',
   s3Endpoint: 'KILN_S3_ENDPOINT',
+  sfnEndpoint: 'KILN_SFN_ENDPOINT',
+  ec2Endpoint: 'KILN_EC2_ENDPOINT',
 } as const;

@@ -1,8 +1,8 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { KilnConfig } from '../core/config';
-import { Alerting } from './constructs/alerting';
 import { AgentBundle } from './constructs/agent-bundle';
+import { Alerting } from './constructs/alerting';
 import { Api } from './constructs/api';
 import { ArtifactStore } from './constructs/artifact-store';
 import { Background } from './constructs/background';
@@ -89,7 +89,10 @@ export class KilnStack extends Stack {
       functions: [...this.api.functions.values(), this.background.sweeper, this.background.dlqConsumer],
     });
 
-    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the Kiln API (SigV4, service execute-api)' });
+    new CfnOutput(this, 'ApiUrl', {
+      value: this.api.url,
+      description: 'Base URL of the Kiln API (SigV4, service execute-api)',
+    });
     new CfnOutput(this, 'ArtifactsBucketName', { value: this.artifacts.bucket.bucketName });
     new CfnOutput(this, 'JobsTableName', { value: this.jobs.table.tableName });
     new CfnOutput(this, 'JobEventBusName', { value: this.jobs.eventBus.eventBusName });

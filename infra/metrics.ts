@@ -14,7 +14,7 @@ export const METRIC_SOURCES = {
   api: 'kiln-api',
   agent: 'kiln-agent',
   sweeper: 'kiln-sweeper',
-  dlqConsumer: 'kiln-dlq-consumer',
+  dlqConsumer: 'kiln-dlq',
 } as const;
 export type MetricSource = (typeof METRIC_SOURCES)[keyof typeof METRIC_SOURCES];
 

@@ -96,7 +96,10 @@ export function loadDeploymentSettings(node: Node, cwd: string = process.cwd()):
   if (rawVpc !== undefined) {
     const parsed = ExistingVpcSchema.safeParse(rawVpc);
     if (parsed.success) existingVpc = parsed.data;
-    else problems.push(...parsed.error.issues.map((i) => `${vpcSource}: ${i.path.join('.') || '(value)'}: ${i.message}`));
+    else
+      problems.push(
+        ...parsed.error.issues.map((i) => `${vpcSource}: ${i.path.join('.') || '(value)'}: ${i.message}`),
+      );
   }
 
   const alarmEmail = node.tryGetContext(ALARM_EMAIL_CONTEXT_KEY) as unknown;

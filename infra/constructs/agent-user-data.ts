@@ -96,7 +96,11 @@ export function agentUserDataCommands(o: AgentUserDataOptions): string[] {
           collect_list: [
             // The agent writes JSON lines (each carrying the jobId it concerns) and EMF metrics,
             // which CloudWatch Logs turns into the Kiln metrics.
-            { file_path: AGENT_PATHS.log, log_group_name: o.logGroupName, log_stream_name: '{instance_id}/agent' },
+            {
+              file_path: AGENT_PATHS.log,
+              log_group_name: o.logGroupName,
+              log_stream_name: '{instance_id}/agent',
+            },
             {
               file_path: '/var/log/cloud-init-output.log',
               log_group_name: o.logGroupName,
@@ -124,7 +128,7 @@ export function agentUserDataCommands(o: AgentUserDataOptions): string[] {
     'set -euo pipefail',
     // A half-booted instance would sit idle while its pool's jobs wait: stop it so the Auto Scaling
     // group replaces it, after a few minutes in which its boot log reaches CloudWatch.
-    "trap 'echo \"kiln bootstrap failed at line $LINENO\"; shutdown -h +5' ERR",
+    'trap \'echo "kiln bootstrap failed at line $LINENO"; shutdown -h +5\' ERR',
     'retry() { local n=0; until "$@"; do n=$((n + 1)); [ "$n" -ge 5 ] && return 1; sleep 10; done; }',
     `retry dnf install -y nodejs${o.nodeMajor} amazon-cloudwatch-agent logrotate`,
     ...writeFile(AGENT_PATHS.cloudWatchAgentConfig, '0644', cloudWatchAgent),

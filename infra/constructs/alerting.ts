@@ -59,7 +59,8 @@ export class Alerting extends Construct {
       masterKey: this.key,
       enforceSSL: true,
     });
-    if (props.alarmEmail) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    if (props.alarmEmail)
+      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
 
     this.fleetActivityTopic = new sns.Topic(this, 'FleetActivityTopic', {
       topicName: `${props.prefix}-fleet-activity`,

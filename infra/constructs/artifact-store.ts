@@ -37,7 +37,9 @@ export class ArtifactStore extends Construct {
       encryption: s3.BucketEncryption.S3_MANAGED,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      lifecycleRules: [{ id: 'expire-access-logs', expiration: props.accessLogExpiration ?? DEFAULTS.accessLogExpiration }],
+      lifecycleRules: [
+        { id: 'expire-access-logs', expiration: props.accessLogExpiration ?? DEFAULTS.accessLogExpiration },
+      ],
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
@@ -56,7 +58,11 @@ export class ArtifactStore extends Construct {
           prefix: S3_LAYOUT.artifactPrefix,
           expiration: props.artifactExpiration ?? DEFAULTS.artifactExpiration,
         },
-        { id: 'expire-build-logs', prefix: S3_LAYOUT.logPrefix, expiration: props.logExpiration ?? DEFAULTS.logExpiration },
+        {
+          id: 'expire-build-logs',
+          prefix: S3_LAYOUT.logPrefix,
+          expiration: props.logExpiration ?? DEFAULTS.logExpiration,
+        },
         // An agent that dies mid-upload leaves parts behind that are billed until aborted.
         { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],

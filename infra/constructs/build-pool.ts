@@ -185,7 +185,12 @@ export class BuildPool extends Construct {
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'ConsumeOwnPoolQueues',
-        actions: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+        actions: [
+          'sqs:ReceiveMessage',
+          'sqs:ChangeMessageVisibility',
+          'sqs:DeleteMessage',
+          'sqs:GetQueueAttributes',
+        ],
         resources: this.queues.map((q) => q.queue.queueArn),
       }),
     );
@@ -229,6 +234,7 @@ export class BuildPool extends Construct {
         actions: ['ec2:CreateTags', 'ec2:DeleteTags'],
         resources: [instances],
         conditions: {
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable, resolved by IAM per request
           StringEquals: { 'aws:ARN': '${ec2:SourceInstanceARN}' },
           'ForAllValues:StringLike': { 'aws:TagKeys': [AGENT_TAG_KEY_PATTERN] },
         },

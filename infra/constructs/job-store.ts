@@ -11,7 +11,10 @@ export interface JobStoreProps {
 }
 
 function attribute(key: KeyAttribute): dynamodb.Attribute {
-  return { name: key.name, type: key.type === 'S' ? dynamodb.AttributeType.STRING : dynamodb.AttributeType.NUMBER };
+  return {
+    name: key.name,
+    type: key.type === 'S' ? dynamodb.AttributeType.STRING : dynamodb.AttributeType.NUMBER,
+  };
 }
 
 /** The jobs table, built from JOBS_TABLE like the local stack's, and the bus for job events. */

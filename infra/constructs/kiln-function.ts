@@ -79,7 +79,8 @@ export class KilnFunction extends Construct {
         format: OutputFormat.ESM,
         mainFields: ['module', 'main'],
         // CommonJS dependencies bundled into an ES module still call require().
-        banner: "import { createRequire as __kilnCreateRequire } from 'node:module'; const require = __kilnCreateRequire(import.meta.url);",
+        banner:
+          "import { createRequire as __kilnCreateRequire } from 'node:module'; const require = __kilnCreateRequire(import.meta.url);",
         // The SDK is bundled at the version the tests ran with, not taken from the runtime.
         externalModules: [],
         sourceMap: true,

@@ -71,7 +71,11 @@ export class Monitoring extends Construct {
     const failedSum = summedCounter(METRIC.jobsFailed, 'failed', window);
     const succeededSum = summedCounter(METRIC.jobsSucceeded, 'succeeded', window);
     const failed = new cloudwatch.MathExpression({ ...failedSum, period: window, label: 'Jobs failed' });
-    const succeeded = new cloudwatch.MathExpression({ ...succeededSum, period: window, label: 'Jobs succeeded' });
+    const succeeded = new cloudwatch.MathExpression({
+      ...succeededSum,
+      period: window,
+      label: 'Jobs succeeded',
+    });
     const errorRate = new cloudwatch.MathExpression({
       label: 'Job error rate (%)',
       expression: `IF((failed + succeeded) >= ${minJobs}, 100 * failed / (failed + succeeded), 0)`,
@@ -153,7 +157,10 @@ export class Monitoring extends Construct {
               usingMetrics: {
                 visible: q.deadLetterQueue.metricApproximateNumberOfMessagesVisible(minute),
                 inFlight: q.deadLetterQueue.metricApproximateNumberOfMessagesNotVisible(minute),
-                received: q.deadLetterQueue.metricNumberOfMessagesReceived({ period: Duration.minutes(1), statistic: 'Sum' }),
+                received: q.deadLetterQueue.metricNumberOfMessagesReceived({
+                  period: Duration.minutes(1),
+                  statistic: 'Sum',
+                }),
               },
               period: Duration.minutes(1),
             }),
@@ -209,7 +216,12 @@ export class Monitoring extends Construct {
       defaultInterval: Duration.hours(6),
     });
     dashboard.addWidgets(
-      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [...parts.allAlarms], width: 24, height: 4 }),
+      new cloudwatch.AlarmStatusWidget({
+        title: 'Alarms',
+        alarms: [...parts.allAlarms],
+        width: 24,
+        height: 4,
+      }),
     );
     dashboard.addWidgets(
       new cloudwatch.GraphWidget({
@@ -272,9 +284,7 @@ export class Monitoring extends Construct {
       new cloudwatch.GraphWidget({
         title: 'Function errors',
         width: 12,
-        left: props.functions.map((f) =>
-          f.function.metricErrors({ period: fiveMinutes, label: f.node.id }),
-        ),
+        left: props.functions.map((f) => f.function.metricErrors({ period: fiveMinutes, label: f.node.id })),
       }),
     );
     return dashboard;

@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -35,6 +35,11 @@ export class Network extends Construct {
         privateSubnetIds: existing.privateSubnetIds,
       });
       this.agentSubnets = { subnets: this.vpc.privateSubnets };
+      Validations.of(this.vpc).acknowledge({
+        id: 'Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId',
+        reason:
+          'Kiln only launches instances into the given subnets and never reads or changes their route tables.',
+      });
       return;
     }
 

@@ -1,12 +1,30 @@
 import type { DynamoJobStore } from '../../adapters/dynamodb-job-store';
+import type { SfnRegistrations } from '../../adapters/step-functions';
 import { ConflictError, LeaseLostError } from '../../core/errors';
 import type { JobStatus } from '../../core/job';
 import type { SweepPolicy } from '../../core/lease';
 import { decideSweep } from '../../core/lease';
+import {
+  artifactLocation,
+  decideRegistration,
+  type RegistrationPolicy,
+  registrationExecutionName,
+  registrationInput,
+} from '../../core/registration';
 import { planTransition } from '../../core/transitions';
 import type { JobDispatcher } from '../api/ports';
 
-export type SweeperStore = Pick<DynamoJobStore, 'listByStatus' | 'apply' | 'markDispatched'>;
+export type SweeperStore = Pick<
+  DynamoJobStore,
+  'listByStatus' | 'apply' | 'markDispatched' | 'replaceRegistration'
+>;
+
+/** What the sweeper needs to restart registrations whose execution died. */
+export interface RegistrationRecovery {
+  registrations: Pick<SfnRegistrations, 'start' | 'status'>;
+  policy: RegistrationPolicy;
+  homeRegion: string;
+}
 
 export interface SweepDeps {
   store: SweeperStore;
@@ -14,6 +32,8 @@ export interface SweepDeps {
   policy: SweepPolicy;
   /** Upper bound on jobs looked at per status per run, so one run stays short. */
   maxJobsPerStatus: number;
+  /** Absent where no register workflow is deployed. */
+  registration?: RegistrationRecovery;
 }
 
 export interface SweepReport {
@@ -21,6 +41,7 @@ export interface SweepReport {
   requeued: string[];
   failed: string[];
   cancelled: string[];
+  registrationsRestarted: string[];
   /** Jobs another writer changed while the sweeper looked at them. */
   skipped: number;
 }
@@ -32,7 +53,14 @@ const SWEPT: readonly JobStatus[] = ['QUEUED', 'RUNNING', 'UPLOADING'];
  * between the job write and the send) and recovers jobs whose agent vanished with the lease.
  */
 export async function sweep(deps: SweepDeps, now: Date): Promise<SweepReport> {
-  const report: SweepReport = { dispatched: [], requeued: [], failed: [], cancelled: [], skipped: 0 };
+  const report: SweepReport = {
+    dispatched: [],
+    requeued: [],
+    failed: [],
+    cancelled: [],
+    registrationsRestarted: [],
+    skipped: 0,
+  };
   for (const status of SWEPT) {
     let seen = 0;
     let nextToken: string | undefined;
@@ -78,5 +106,53 @@ export async function sweep(deps: SweepDeps, now: Date): Promise<SweepReport> {
       }
     } while (nextToken && seen < deps.maxJobsPerStatus);
   }
+  if (deps.registration) await sweepRegistrations(deps, deps.registration, now, report);
   return report;
+}
+
+async function sweepRegistrations(
+  deps: SweepDeps,
+  recovery: RegistrationRecovery,
+  now: Date,
+  report: SweepReport,
+) {
+  let seen = 0;
+  let nextToken: string | undefined;
+  do {
+    const page = await deps.store.listByStatus('REGISTERING', 100, nextToken);
+    nextToken = page.nextToken;
+    for (const job of page.items) {
+      seen += 1;
+      const current = job.registration;
+      const status = current ? await recovery.registrations.status(current.executionName) : 'MISSING';
+      const decision = decideRegistration(job, status, now, recovery.policy);
+      try {
+        if (decision.action === 'start' && job.artifact) {
+          const executionName = registrationExecutionName(job.jobId, decision.attempt);
+          await deps.store.replaceRegistration(
+            job.jobId,
+            current?.executionName,
+            { executionName, attempt: decision.attempt, startedAt: now.toISOString() },
+            now,
+          );
+          const input = registrationInput(job, artifactLocation(job.artifact.uri), recovery.homeRegion, now);
+          await recovery.registrations.start(executionName, input);
+          report.registrationsRestarted.push(job.jobId);
+        } else if (decision.action === 'fail' || (decision.action === 'start' && !job.artifact)) {
+          const reason = decision.action === 'fail' ? decision.reason : 'registering without an artifact';
+          await deps.store.apply(
+            planTransition(
+              job,
+              { to: 'FAILED', reason, error: { code: 'REGISTER_FAILED', message: reason } },
+              now,
+            ),
+          );
+          report.failed.push(job.jobId);
+        }
+      } catch (error) {
+        if (error instanceof ConflictError || error instanceof LeaseLostError) report.skipped += 1;
+        else throw error;
+      }
+    }
+  } while (nextToken && seen < deps.maxJobsPerStatus);
 }

@@ -256,7 +256,10 @@ export function checkTags(tags: Tags, existing: Tags = {}): void {
       throw new Ec2Error('InvalidParameterValue', `Tag value exceeds the maximum length of 256 characters`);
     }
     if (key.toLowerCase().startsWith('aws:')) {
-      throw new Ec2Error('InvalidParameterValue', `Tag keys starting with 'aws:' are reserved for internal use`);
+      throw new Ec2Error(
+        'InvalidParameterValue',
+        `Tag keys starting with 'aws:' are reserved for internal use`,
+      );
     }
   }
   const merged = new Set([...Object.keys(existing), ...Object.keys(tags)]);

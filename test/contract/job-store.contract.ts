@@ -33,10 +33,10 @@ const FULL_BODY = {
   recipe: {
     builder: 'script',
     script: 'set -e\nmake image\n',
-    artifact: 'out/image.qcow2',
+    artifact: 'out/image.vmdk',
     env: { RELEASE: '42' },
   },
-  format: 'qcow2',
+  format: 'vmdk',
   targets: [{ type: 'aws-ami', regions: ['eu-west-1'], shareWith: ['123456789012'] }],
   timeoutSeconds: 900,
   labels: { team: 'os' },

@@ -1,10 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ROUTES } from '../../lambdas/api/routes';
 import { KILN_LAMBDA_RUNTIME } from '../../infra/constructs/kiln-function';
 import { QUEUE_SEND_ACTIONS, TABLE_ACTIONS } from '../../infra/grants';
+import { ROUTES } from '../../lambdas/api/routes';
 import {
   actionsOf,
   logicalIdOf,
+  propOf,
   resourcesOf,
   resourcesOfType,
   type Statement,
@@ -62,7 +63,10 @@ describe('HTTP API', () => {
       },
     });
     const stage = resourcesOfType(s.resources, 'AWS::ApiGatewayV2::Stage')[0]?.[1];
-    const format = JSON.parse((stage?.Properties?.AccessLogSettings as { Format: string }).Format) as Record<string, string>;
+    const format = JSON.parse(propOf<{ Format: string }>(stage, 'AccessLogSettings').Format) as Record<
+      string,
+      string
+    >;
     expect(format).toMatchObject({ requestId: '$context.requestId', caller: '$context.identity.userArn' });
   });
 });

@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { BACKGROUND_FUNCTIONS, ROUTES } from '../../lambdas/api/routes';
 import { AGENT_ENTRY } from '../../infra/constructs/agent-bundle';
 import { DLQ_CONSUMER_ENTRY } from '../../infra/constructs/background';
 import { addKilnStack } from '../../infra/kiln-app';
 import type { KilnStack } from '../../infra/kiln-stack';
 import { REPO_ROOT } from '../../infra/paths';
+import { BACKGROUND_FUNCTIONS, ROUTES } from '../../lambdas/api/routes';
 
 export const CDK_JSON = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as {
   app: string;
@@ -64,7 +64,17 @@ export function synthesize(context: Record<string, unknown> = {}): Synthesized {
   return { app, stack, template, resources: template.toJSON().Resources as Record<string, CfnResource> };
 }
 
-export function resourcesOfType(resources: Record<string, CfnResource>, type: string): Array<[string, CfnResource]> {
+/** A property that must be present, typed by the caller. */
+export function propOf<T>(resource: CfnResource | undefined, name: string): T {
+  const value = resource?.Properties?.[name];
+  if (value === undefined) throw new Error(`property ${name} is missing`);
+  return value as T;
+}
+
+export function resourcesOfType(
+  resources: Record<string, CfnResource>,
+  type: string,
+): Array<[string, CfnResource]> {
   return Object.entries(resources).filter(([, r]) => r.Type === type);
 }
 
@@ -90,19 +100,23 @@ export function statementsOfRole(resources: Record<string, CfnResource>, roleLog
   const statements: Statement[] = [];
   const role = resources[roleLogicalId];
   if (!role) throw new Error(`no resource ${roleLogicalId}`);
-  for (const p of (role.Properties?.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>) ?? []) {
+  for (const p of (role.Properties?.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>) ??
+    []) {
     statements.push(...p.PolicyDocument.Statement);
   }
   for (const [, policy] of resourcesOfType(resources, 'AWS::IAM::Policy')) {
     const roles = (policy.Properties?.Roles as unknown[]) ?? [];
     if (roles.some((r) => JSON.stringify(r) === JSON.stringify({ Ref: roleLogicalId }))) {
-      statements.push(...(policy.Properties?.PolicyDocument as { Statement: Statement[] }).Statement);
+      statements.push(...propOf<{ Statement: Statement[] }>(policy, 'PolicyDocument').Statement);
     }
   }
   return statements;
 }
 
-export function logicalIdOf(stackScoped: { node: { defaultChild?: unknown } }, synthesized: Synthesized): string {
+export function logicalIdOf(
+  stackScoped: { node: { defaultChild?: unknown } },
+  synthesized: Synthesized,
+): string {
   const child = stackScoped.node.defaultChild as { logicalId: string } | undefined;
   if (!child) throw new Error('construct has no default child');
   return synthesized.stack.resolve(child.logicalId) as string;

@@ -52,6 +52,8 @@ describe('parseConfig: defaults', () => {
       leaseGraceSeconds: 60,
       jobRecordRetentionDays: 90,
       maxReceiveCount: 10,
+      importConcurrency: 20,
+      registerAttempts: 3,
     });
   });
 

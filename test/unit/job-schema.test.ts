@@ -66,10 +66,10 @@ describe('parseJobSpec: valid bodies', () => {
       recipe: {
         builder: 'script',
         script: '#!/bin/bash\nset -euo pipefail\nmake image\n',
-        artifact: 'build/disk.qcow2',
+        artifact: 'build/disk.vmdk',
         env: { RELEASE: '42', _DEBUG: '1' },
       },
-      format: 'qcow2',
+      format: 'vmdk',
       targets: [
         { type: 'aws-ami', regions: ['eu-west-1', 'us-gov-west-1'], shareWith: ['123456789012'] },
         { type: 'aws-ami' },
@@ -129,6 +129,12 @@ const INVALID: InvalidCase[] = [
   // wrong types
   { what: 'arch is a number', input: body({ arch: 64 }), path: 'arch' },
   { what: 'format is unknown', input: body({ format: 'iso' }), path: 'format' },
+  {
+    what: 'an aws-ami target with a format EC2 cannot import',
+    input: body({ format: 'qcow2', targets: [{ type: 'aws-ami' }] }),
+    path: 'format',
+    mentions: 'raw, vmdk or vhd',
+  },
   { what: 'timeoutSeconds is a string', input: body({ timeoutSeconds: '60' }), path: 'timeoutSeconds' },
   { what: 'labels is an array', input: body({ labels: ['team'] }), path: 'labels' },
   { what: 'targets is an object', input: body({ targets: { type: 'aws-ami' } }), path: 'targets' },
