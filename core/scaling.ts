@@ -55,9 +55,9 @@ export interface PoolScalingState {
   /** The group's desired capacity now; launches it accepted but does not list yet count as coming. */
   desiredCapacity?: number;
   /**
-   * Jobs that arrived for the pool over a recent window (e.g. the queues' NumberOfMessagesSent
-   * over the last two minutes). It only sizes the warm idle headroom, never scale-out, so a delayed
-   * metric is good enough. Unset: no warm headroom.
+   * Jobs that arrived for the pool over a recent window, e.g. NumberOfMessagesSent of its queues in
+   * the latest published one-minute period. It only sizes the warm headroom, never scale-out, so a
+   * delayed metric is good enough. Unset: no warm headroom.
    */
   arrivals?: { jobs: number; overSeconds: number };
 }
@@ -77,16 +77,16 @@ export interface ScalingSettings {
 export type ScalingConfig = Pick<PoolConfig, 'minCapacity' | 'maxCapacity' | 'concurrency'> & ScalingSettings;
 
 /**
- * Defaults tuned with `npm run bench:scaling` (docs/scaling.md): a 10 s loop like the Buildkite
- * agent-scaler; a 20 s idle timeout, so an instance goes only after two consecutive decisions saw
- * it idle (short, because the warm headroom, not the timeout, is what keeps instances for steady
- * load, and after a burst every idle second is waste); a boot deadline of twice the slowest
- * modelled boot.
+ * Defaults tuned with `npm run bench:scaling` (docs/scaling.md). A 10 s loop, as the Buildkite
+ * agent-scaler polls. An idle timeout of one loop: short, because after a burst every idle second
+ * is paid for nothing, the warm headroom (not the timeout) is what keeps instances for steady load,
+ * and a busy instance is excluded by its scale-in protection (set on claim), not by the timeout.
+ * A boot deadline of twice the slowest modelled boot.
  */
 export const DEFAULT_SCALING_SETTINGS: ScalingSettings = {
   bootSeconds: 75,
   bootDeadlineSeconds: 180,
-  idleTimeoutSeconds: 20,
+  idleTimeoutSeconds: 10,
   decisionIntervalSeconds: 10,
 };
 

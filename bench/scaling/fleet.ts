@@ -73,8 +73,8 @@ export interface RunResult {
   failedBoots: number;
   /** Instances terminated by the policy to be replaced (desired capacity kept). */
   replaced: number;
-  /** Instances still running at the cutoff (counted up to it). */
-  leftAtCutoff: number;
+  /** Jobs not finished at the cutoff (their waits count up to it). */
+  unfinished: number;
   endTime: number;
 }
 
@@ -384,10 +384,8 @@ export class Fleet {
     let instanceSeconds = 0;
     let bootSeconds = 0;
     let busySeconds = 0;
-    let leftAtCutoff = 0;
     for (const inst of this.all) {
       if (inst.live) {
-        leftAtCutoff += 1;
         for (const job of inst.jobs) inst.busySlotSeconds += end - (inst.startedAt.get(job) ?? end);
       }
       const until = inst.live ? end : inst.endedAt;
@@ -406,7 +404,7 @@ export class Fleet {
       launches: this.all.length,
       failedBoots: this.all.filter((i) => !i.healthy).length,
       replaced: this.replaced,
-      leftAtCutoff,
+      unfinished: this.jobs.length - this.doneCount,
       endTime: end,
     };
   }

@@ -19,7 +19,7 @@ export interface Row {
   idleShare: number;
   killed: number;
   launches: number;
-  leftAtCutoff: number;
+  unfinished: number;
 }
 
 export function row(policy: string, r: RunResult, lowerBoundSeconds: number): Row {
@@ -35,7 +35,7 @@ export function row(policy: string, r: RunResult, lowerBoundSeconds: number): Ro
     idleShare: share(r.idleSeconds),
     killed: r.killed,
     launches: r.launches,
-    leftAtCutoff: r.leftAtCutoff,
+    unfinished: r.unfinished,
   };
 }
 
@@ -65,7 +65,7 @@ export function table(rows: readonly Row[]): string {
     pct(r.bootShare),
     pct(r.idleShare),
     String(r.launches),
-    r.leftAtCutoff > 0 ? `${r.killed} (${r.leftAtCutoff} left at cutoff)` : String(r.killed),
+    String(r.killed),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
   const line = (cells: readonly string[]) =>

@@ -93,14 +93,17 @@ export function resolveDefinition(
   } else if (props.Definition !== undefined) {
     text = JSON.stringify(resolver.resolve(props.Definition, `${where}.Definition`));
   } else if (props.DefinitionS3Location !== undefined) {
-    throw new Error(`${where}: DefinitionS3Location is not supported locally; synthesize the definition inline`);
+    throw new Error(
+      `${where}: DefinitionS3Location is not supported locally; synthesize the definition inline`,
+    );
   } else {
     throw new Error(`${where}: the state machine has neither DefinitionString nor Definition`);
   }
 
   const substitutions = props.DefinitionSubstitutions;
   if (substitutions !== undefined) {
-    if (!isPlainObject(substitutions)) throw new Error(`${where}.DefinitionSubstitutions: expected an object`);
+    if (!isPlainObject(substitutions))
+      throw new Error(`${where}.DefinitionSubstitutions: expected an object`);
     for (const [key, value] of Object.entries(substitutions)) {
       const replacement = resolver.toText(value, `${where}.DefinitionSubstitutions.${key}`);
       text = text.split(`\${${key}}`).join(replacement);
@@ -132,7 +135,11 @@ export function walkStates(
 ): void {
   for (const [name, state] of Object.entries(definition.States)) {
     visit(name, state, path);
-    const nested = state as { ItemProcessor?: AslDefinition; Iterator?: AslDefinition; Branches?: AslDefinition[] };
+    const nested = state as {
+      ItemProcessor?: AslDefinition;
+      Iterator?: AslDefinition;
+      Branches?: AslDefinition[];
+    };
     const processor = nested.ItemProcessor ?? nested.Iterator;
     if (processor?.States) walkStates(processor, visit, [...path, name]);
     nested.Branches?.forEach((branch, i) => {
@@ -197,7 +204,8 @@ class IntrinsicEvaluator {
       case 'Fn::Sub':
         return this.sub(arg, where);
       case 'Fn::Select': {
-        if (!Array.isArray(arg) || arg.length !== 2) throw new Error(`${where}: Fn::Select takes [index, list]`);
+        if (!Array.isArray(arg) || arg.length !== 2)
+          throw new Error(`${where}: Fn::Select takes [index, list]`);
         const index = Number(this.resolve(arg[0], `${where}[0]`));
         const list = this.resolve(arg[1], `${where}[1]`);
         if (!Array.isArray(list) || !Number.isInteger(index) || index < 0 || index >= list.length) {
@@ -232,8 +240,10 @@ class IntrinsicEvaluator {
       case 'AWS::StackName':
         return r.stackName ?? PSEUDO_DEFAULTS.stackName;
     }
-    if (id.startsWith('AWS::')) throw new Error(`${where}: the pseudo parameter ${id} is not supported locally`);
-    const declared = Object.hasOwn(this.template.Resources ?? {}, id) || Object.hasOwn(this.template.Parameters ?? {}, id);
+    if (id.startsWith('AWS::'))
+      throw new Error(`${where}: the pseudo parameter ${id} is not supported locally`);
+    const declared =
+      Object.hasOwn(this.template.Resources ?? {}, id) || Object.hasOwn(this.template.Parameters ?? {}, id);
     if (!declared) throw new Error(`${where}: Ref to "${id}", which the template does not declare`);
     return checkString(r.ref(id), `${where}: ref("${id}")`);
   }

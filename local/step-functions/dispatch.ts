@@ -117,10 +117,15 @@ const BUILT_IN_COMMANDS: Readonly<Record<string, () => Promise<CommandModule>>> 
 };
 
 /** Problems a dispatch has for a resource that can be seen before running (missing client or function). */
-export function checkDispatch(resource: TaskResource, parameters: unknown, dispatch: TaskDispatch): string | undefined {
+export function checkDispatch(
+  resource: TaskResource,
+  parameters: unknown,
+  dispatch: TaskDispatch,
+): string | undefined {
   switch (resource.kind) {
     case 'aws-sdk':
-      if (!dispatch.clients?.[resource.service]) return `no client for service "${resource.service}" in dispatch.clients`;
+      if (!dispatch.clients?.[resource.service])
+        return `no client for service "${resource.service}" in dispatch.clients`;
       if (!dispatch.commands?.[resource.service] && !BUILT_IN_COMMANDS[resource.service]) {
         return `no command module for service "${resource.service}": pass it in dispatch.commands`;
       }
@@ -148,7 +153,8 @@ export async function callTask(
     case 'aws-sdk': {
       const { service, action } = resource;
       const client = dispatch.clients?.[service];
-      if (!client) throw new LocalRuntimeError(`No client for service "${service}" (state "${call.stateName}")`);
+      if (!client)
+        throw new LocalRuntimeError(`No client for service "${service}" (state "${call.stateName}")`);
       const Command = await commandClass(dispatch, service, action);
       let output: unknown;
       try {
@@ -160,7 +166,8 @@ export async function callTask(
     }
     case 'dynamodb': {
       const client = dispatch.clients?.dynamodb;
-      if (!client) throw new LocalRuntimeError(`No client for service "dynamodb" (state "${call.stateName}")`);
+      if (!client)
+        throw new LocalRuntimeError(`No client for service "dynamodb" (state "${call.stateName}")`);
       const Command = await commandClass(dispatch, 'dynamodb', resource.action);
       let output: unknown;
       try {
@@ -197,7 +204,10 @@ async function invokeLocal(dispatch: TaskDispatch, functionName: string, event: 
   return toJson(result);
 }
 
-function findLambda(dispatch: TaskDispatch, functionName: string): { fn: LocalLambda; name: string } | undefined {
+function findLambda(
+  dispatch: TaskDispatch,
+  functionName: string,
+): { fn: LocalLambda; name: string } | undefined {
   const lambdas: Readonly<Record<string, LocalLambda | undefined>> = dispatch.lambdas ?? {};
   const name = LAMBDA_ARN.exec(functionName)?.[1] ?? functionName;
   const fn = lambdas[functionName] ?? lambdas[name];
@@ -236,7 +246,8 @@ async function commandClass(dispatch: TaskDispatch, service: string, action: str
   let module = dispatch.commands?.[service];
   if (!module) {
     const load = BUILT_IN_COMMANDS[service];
-    if (!load) throw new LocalRuntimeError(`No command module for service "${service}": pass it in dispatch.commands`);
+    if (!load)
+      throw new LocalRuntimeError(`No command module for service "${service}": pass it in dispatch.commands`);
     let loading = loadedModules.get(service);
     if (!loading) {
       loading = load();

@@ -150,10 +150,14 @@ export async function startStepFunctionsServer(
 async function handle(service: LocalStepFunctions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const raw = await readBody(req);
   try {
-    if (req.method !== 'POST') throw new ProtocolError('UnknownOperationException', `${req.method} is not supported`);
+    if (req.method !== 'POST')
+      throw new ProtocolError('UnknownOperationException', `${req.method} is not supported`);
     const target = String(req.headers['x-amz-target'] ?? '');
-    const operation = target.startsWith(TARGET_PREFIX) ? OPERATIONS[target.slice(TARGET_PREFIX.length)] : undefined;
-    if (!operation) throw new ProtocolError('UnknownOperationException', `Unknown operation: ${target || '(none)'}`);
+    const operation = target.startsWith(TARGET_PREFIX)
+      ? OPERATIONS[target.slice(TARGET_PREFIX.length)]
+      : undefined;
+    if (!operation)
+      throw new ProtocolError('UnknownOperationException', `Unknown operation: ${target || '(none)'}`);
     let body: unknown;
     try {
       body = raw.length ? JSON.parse(raw) : {};
@@ -169,7 +173,10 @@ async function handle(service: LocalStepFunctions, req: IncomingMessage, res: Se
       const code = err instanceof ProtocolError ? err.code : err.name;
       send(res, 400, { __type: code, message: err.message });
     } else {
-      send(res, 500, { __type: 'InternalFailure', message: err instanceof Error ? err.message : String(err) });
+      send(res, 500, {
+        __type: 'InternalFailure',
+        message: err instanceof Error ? err.message : String(err),
+      });
     }
   }
 }
@@ -195,7 +202,8 @@ function readBody(req: IncomingMessage): Promise<string> {
 
 function requiredString(body: Body, key: string): string {
   const value = body[key];
-  if (typeof value !== 'string' || !value) throw new ProtocolError('ValidationException', `${key} is required`);
+  if (typeof value !== 'string' || !value)
+    throw new ProtocolError('ValidationException', `${key} is required`);
   return value;
 }
 
@@ -214,7 +222,8 @@ function paginate<T>(items: T[], body: Body): { page: T[]; nextToken?: string } 
   }
   const token = optionalString(body, 'nextToken');
   const start = token === undefined ? 0 : Number.parseInt(token, 10);
-  if (!Number.isInteger(start) || start < 0) throw new ProtocolError('InvalidToken', `Invalid Token: '${token}'`);
+  if (!Number.isInteger(start) || start < 0)
+    throw new ProtocolError('InvalidToken', `Invalid Token: '${token}'`);
   const page = items.slice(start, start + max);
   return start + max < items.length ? { page, nextToken: String(start + max) } : { page };
 }

@@ -76,7 +76,8 @@ export class StepFunctionsError extends Error {
 }
 
 /** An event of aws-local-stepfunctions' execution log (StateEntered, StateRetried, ...). */
-export type ExecutionEvent = ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
+export type ExecutionEvent =
+  ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
 
 export interface TimeCompression {
   /** Every Wait state waits this many milliseconds instead of its Seconds/Timestamp. */
@@ -150,6 +151,8 @@ interface StateContext {
   RetryCount: number;
 }
 
+const MAX_TIMER_SECONDS = Math.floor(0x7fffffff / 1000);
+
 type TaskHandlers = NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']>;
 type JsonValue = Parameters<StateMachine['run']>[0];
 
@@ -188,6 +191,8 @@ export class LocalStepFunctions {
     options: RegisterOptions = {},
   ): { stateMachineArn: string } {
     checkName(name, 'state machine');
+    // A copy: neither the caller nor a validator that annotates definitions can change it later.
+    definition = structuredClone(definition);
     const problems: string[] = [];
     const tasks = new Map<string, TaskResource | 'custom'>();
     const waitStates: string[] = [];
@@ -202,12 +207,15 @@ export class LocalStepFunctions {
       const json = JSON.stringify(state);
       const previous = seen.get(stateName);
       if (previous !== undefined && previous !== json) {
-        problems.push(`state name "${stateName}" is used twice with different definitions (overrides are keyed by name)`);
+        problems.push(
+          `state name "${stateName}" is used twice with different definitions (overrides are keyed by name)`,
+        );
       }
       seen.set(stateName, json);
       const s = state as AslState & Record<string, unknown>;
       if (s.QueryLanguage === 'JSONata') problems.push(`${where}: JSONata is not supported (JSONPath only)`);
-      if ('Assign' in s) problems.push(`${where}: Assign (variables) is not supported by the local interpreter`);
+      if ('Assign' in s)
+        problems.push(`${where}: Assign (variables) is not supported by the local interpreter`);
       for (const field of ['ItemReader', 'ItemBatcher', 'ResultWriter']) {
         if (field in s) problems.push(`${where}: Map ${field} (distributed map) is not supported locally`);
       }
@@ -269,7 +277,9 @@ export class LocalStepFunctions {
     };
   }
 
-  listStateMachines(): Array<Pick<StateMachineDescription, 'stateMachineArn' | 'name' | 'type' | 'creationDate'>> {
+  listStateMachines(): Array<
+    Pick<StateMachineDescription, 'stateMachineArn' | 'name' | 'type' | 'creationDate'>
+  > {
     return [...this.machines.values()].map((m) => ({
       stateMachineArn: m.arn,
       name: m.name,
@@ -294,7 +304,10 @@ export class LocalStepFunctions {
     try {
       parsedInput = JSON.parse(input) as JsonValue;
     } catch (err) {
-      throw new StepFunctionsError('InvalidExecutionInput', `Invalid State Machine Execution Input: ${(err as Error).message}`);
+      throw new StepFunctionsError(
+        'InvalidExecutionInput',
+        `Invalid State Machine Execution Input: ${(err as Error).message}`,
+      );
     }
 
     const executionArn = this.executionArn(machine.name, name);
@@ -323,10 +336,12 @@ export class LocalStepFunctions {
         if (controller.signal.aborted) throw new LocalRuntimeError('The execution has stopped');
         try {
           const custom = machine.dispatch.states?.[stateName];
-          const result =
+          const task =
             resource === 'custom'
-              ? await custom?.(taskInput, call(stateName))
-              : await callTask(resource, taskInput, machine.dispatch, call(stateName));
+              ? Promise.resolve(custom?.(taskInput, call(stateName)))
+              : callTask(resource, taskInput, machine.dispatch, call(stateName));
+          // Settle with the stop, so a Task that never returns leaves no timer or state behind.
+          const result = await untilAborted(task, controller.signal);
           return (result ?? null) as JsonValue;
         } catch (err) {
           stateContext.RetryCount += 1;
@@ -352,7 +367,10 @@ export class LocalStepFunctions {
       StateMachine: { Id: machine.arn, Name: machine.name },
       State: stateContext,
     };
-    const interpreter = new StateMachine(trackStates(machine.definition, stateContext), {
+    const runnable = trackStates(machine.definition, stateContext);
+    // Node's timers hold at most 2^31-1 ms: a longer TimeoutSeconds (AWS allows a year) would fire at once.
+    if ((runnable.TimeoutSeconds ?? 0) > MAX_TIMER_SECONDS) delete runnable.TimeoutSeconds;
+    const interpreter = new StateMachine(runnable, {
       validationOptions: { noValidate: true },
     });
     const run = interpreter.run(parsedInput, {
@@ -416,7 +434,10 @@ export class LocalStepFunctions {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`Execution ${executionArn} still ${record.description.status} after ${timeoutMs} ms`)),
+        () =>
+          reject(
+            new Error(`Execution ${executionArn} still ${record.description.status} after ${timeoutMs} ms`),
+          ),
         timeoutMs,
       );
     });
@@ -438,7 +459,10 @@ export class LocalStepFunctions {
     this.stopped = true;
     const running = [...this.executions.values()].filter((r) => r.description.status === 'RUNNING');
     for (const record of running) {
-      this.finish(record, 'ABORTED', { error: 'States.Aborted', cause: 'The local Step Functions service stopped' });
+      this.finish(record, 'ABORTED', {
+        error: 'States.Aborted',
+        cause: 'The local Step Functions service stopped',
+      });
       record.abortRun();
     }
     await Promise.allSettled(running.map((r) => r.settled));
@@ -460,7 +484,10 @@ export class LocalStepFunctions {
     record.controller.abort();
   }
 
-  private async collectHistory(record: ExecutionRecord, events: AsyncGenerator<ExecutionEvent>): Promise<void> {
+  private async collectHistory(
+    record: ExecutionRecord,
+    events: AsyncGenerator<ExecutionEvent>,
+  ): Promise<void> {
     const limit = this.options.historyLimit ?? 1000;
     try {
       for await (const event of events) {
@@ -481,7 +508,10 @@ export class LocalStepFunctions {
     }
     const machine = this.machines.get(name);
     if (!machine || (nameOrArn.startsWith('arn:') && machine.arn !== nameOrArn)) {
-      throw new StepFunctionsError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${nameOrArn}'`);
+      throw new StepFunctionsError(
+        'StateMachineDoesNotExist',
+        `State Machine Does Not Exist: '${nameOrArn}'`,
+      );
     }
     return machine;
   }
@@ -491,17 +521,28 @@ export class LocalStepFunctions {
       throw new StepFunctionsError('InvalidArn', `Invalid Arn: '${executionArn}'`);
     }
     const record = this.executions.get(executionArn);
-    if (!record) throw new StepFunctionsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
+    if (!record)
+      throw new StepFunctionsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
     return record;
   }
 }
 
-function failureOf(
-  err: unknown,
-): [Exclude<ExecutionStatus, 'RUNNING'>, { error?: string; cause?: string }] {
+function untilAborted<T>(task: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new LocalRuntimeError('The execution has stopped'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new LocalRuntimeError('The execution has stopped'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    task.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+function failureOf(err: unknown): [Exclude<ExecutionStatus, 'RUNNING'>, { error?: string; cause?: string }] {
   if (err instanceof ExecutionAbortedError) return ['ABORTED', {}];
   if (err instanceof ExecutionTimeoutError) {
-    return ['TIMED_OUT', { error: 'States.Timeout', cause: 'The execution ran longer than its TimeoutSeconds' }];
+    return [
+      'TIMED_OUT',
+      { error: 'States.Timeout', cause: 'The execution ran longer than its TimeoutSeconds' },
+    ];
   }
   if (err instanceof ExecutionError && err.cause instanceof Error) {
     return ['FAILED', { error: err.cause.name, cause: err.cause.message }];

@@ -215,6 +215,30 @@ describe('alarm notifications', () => {
   });
 });
 
+describe('alarm topic policy', () => {
+  it('lets CloudWatch alarms of this account publish, over TLS only', () => {
+    const topic = { Ref: logicalIdOf(s.stack.alerting.alarmTopic, s) };
+    const [, policy] = resourcesOfType(s.resources, 'AWS::SNS::TopicPolicy').find(
+      ([, p]) => JSON.stringify(p.Properties?.Topics) === JSON.stringify([topic]),
+    ) as [string, CfnResource];
+    const statements = propOf<{ Statement: Array<Record<string, unknown>> }>(
+      policy,
+      'PolicyDocument',
+    ).Statement;
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Allow',
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: 'sns:Publish',
+        Resource: topic,
+      }),
+    );
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
+  });
+});
+
 describe('dashboard and outputs', () => {
   it('has one dashboard', () => {
     const dashboards = resourcesOfType(s.resources, 'AWS::CloudWatch::Dashboard');

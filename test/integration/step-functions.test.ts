@@ -1,6 +1,11 @@
 import { createRequire } from 'node:module';
-import { CreateTableCommand, DescribeTableCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { EC2Client, RegisterImageCommand } from '@aws-sdk/client-ec2';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  GetItemCommand,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { DescribeImagesCommand, EC2Client, RegisterImageCommand } from '@aws-sdk/client-ec2';
 import {
   DescribeExecutionCommand,
   type DescribeExecutionCommandOutput,
@@ -17,11 +22,13 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS } from '../../adapters/clients';
+import { startEc2Simulator } from '../../local/ec2-simulator';
 import {
   type AslDefinition,
   dynamoDbTaskFailure,
-  ec2TaskFailure,
   type ExecutionDescription,
+  ec2TaskFailure,
+  type LocalLambdaContext,
   LocalStepFunctions,
   lambdaTaskFailure,
   resolveDefinition,
@@ -48,7 +55,11 @@ const PRODUCTION_WAIT_SECONDS = 3600;
 let stack: TestStack;
 
 /** Polls until `check` returns a value, failing after `timeoutMs`. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -129,7 +140,8 @@ describe('a CDK-synthesized state machine', () => {
   let functionId: string;
 
   beforeAll(() => {
-    const app = new App();
+    // Path metadata as `cdk synth` writes it, so the machine can be found by its construct path.
+    const app = new App({ context: { 'aws:cdk:enable-path-metadata': true } });
     const cdkStack = new Stack(app, 'SfnLocal');
     const table = new dynamodb.Table(cdkStack, 'Items', {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
@@ -137,7 +149,7 @@ describe('a CDK-synthesized state machine', () => {
     const fn = new lambda.Function(cdkStack, 'Greeter', {
       runtime: lambda.Runtime.NODEJS_22_X,
       handler: 'index.handler',
-      code: lambda.Code.fromInline('exports.handler = async (e) => ({ greeting: `hello ${e.who}` });'),
+      code: lambda.Code.fromInline("exports.handler = async (e) => ({ greeting: 'hello ' + e.who });"),
     });
     const record = new tasks.CallAwsService(cdkStack, 'RecordExecution', {
       service: 'dynamodb',
@@ -181,7 +193,9 @@ describe('a CDK-synthesized state machine', () => {
       resultPath: '$.stored',
     });
     const machine = new sfn.StateMachine(cdkStack, 'Machine', {
-      definitionBody: sfn.DefinitionBody.fromChainable(record.next(count).next(greet).next(direct).next(read)),
+      definitionBody: sfn.DefinitionBody.fromChainable(
+        record.next(count).next(greet).next(direct).next(read),
+      ),
       timeout: Duration.hours(1),
     });
     template = Template.fromStack(cdkStack).toJSON();
@@ -225,7 +239,9 @@ describe('a CDK-synthesized state machine', () => {
   it('finds the state machine by its CDK path too, and names what it cannot resolve', () => {
     const byPath = resolveDefinition(template, 'SfnLocal/Machine/Resource', resolve());
     expect(byPath.StartAt).toBe('RecordExecution');
-    expect(() => resolveDefinition(template, 'Nope', resolve())).toThrow(/No AWS::StepFunctions::StateMachine "Nope".*Machine/);
+    expect(() => resolveDefinition(template, 'Nope', resolve())).toThrow(
+      /No AWS::StepFunctions::StateMachine "Nope".*Machine/,
+    );
     expect(() =>
       resolveDefinition(template, stateMachineId, {
         ...resolve(),
@@ -264,7 +280,10 @@ describe('a CDK-synthesized state machine', () => {
       who: { S: 'kiln' },
     });
     // The LambdaInvoke payload carried $$.Execution.Id; payloadResponseOnly sent the state input.
-    expect(events).toEqual([{ who: 'kiln', executionId: first.executionArn }, { who: 'kiln', counter: { runs: '1' }, greet: { greeting: 'hello kiln', status: 200 } }]);
+    expect(events).toEqual([
+      { who: 'kiln', executionId: first.executionArn },
+      { who: 'kiln', counter: { runs: '1' }, greet: { greeting: 'hello kiln', status: 200 } },
+    ]);
 
     const second = await run(service, 'cdk-machine', { who: 'again' });
     expect(second.status).toBe('SUCCEEDED');
@@ -304,7 +323,11 @@ describe('Retry and Catch on the names AWS uses', () => {
             },
           ],
           Catch: [
-            { ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'], ResultPath: '$.acquireError', Next: 'Flaky' },
+            {
+              ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'],
+              ResultPath: '$.acquireError',
+              Next: 'Flaky',
+            },
           ],
           Next: 'Flaky',
         },
@@ -323,7 +346,12 @@ describe('Retry and Catch on the names AWS uses', () => {
           Catch: [{ ErrorEquals: ['ImageRejected'], ResultPath: '$.doomedError', Next: 'Done' }],
           End: true,
         },
-        Done: { Type: 'Pass', Parameters: { 'entered.$': '$$.State.EnteredTime', 'name.$': '$$.State.Name' }, ResultPath: '$.done', End: true },
+        Done: {
+          Type: 'Pass',
+          Parameters: { 'entered.$': '$$.State.EnteredTime', 'name.$': '$$.State.Name' },
+          ResultPath: '$.done',
+          End: true,
+        },
       },
     };
     const service = new LocalStepFunctions({ retryIntervalOverrideMs: 1 });
@@ -456,7 +484,8 @@ describe('time compression', () => {
         lambdas: {
           copy: async (event: { region: string; executionId: string }) => {
             mapped.push(event);
-            if (mapped.filter((m) => m.region === event.region).length === 1) throw new Error('first try fails');
+            if (mapped.filter((m) => m.region === event.region).length === 1)
+              throw new Error('first try fails');
             return { region: event.region, imageId: `ami-${event.region}` };
           },
         },
@@ -464,7 +493,12 @@ describe('time compression', () => {
     );
 
     const started = Date.now();
-    const done = await run(service, 'waits', { regions: ['eu-west-1', 'ap-south-1', 'us-west-2'] }, 'compressed');
+    const done = await run(
+      service,
+      'waits',
+      { regions: ['eu-west-1', 'ap-south-1', 'us-west-2'] },
+      'compressed',
+    );
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(done.status).toBe('SUCCEEDED');
     expect(JSON.parse(done.output ?? 'null').copies).toEqual([
@@ -513,7 +547,9 @@ describe('registration', () => {
         'no-client',
         {
           StartAt: 'Describe',
-          States: { Describe: { Type: 'Task', Resource: 'arn:aws:states:::aws-sdk:ec2:describeImages', End: true } },
+          States: {
+            Describe: { Type: 'Task', Resource: 'arn:aws:states:::aws-sdk:ec2:describeImages', End: true },
+          },
         },
         {},
       ),
@@ -631,13 +667,17 @@ describe('the wire-level server with the real SFNClient', () => {
     expect(afterGate).toEqual(['wire-ok']);
 
     await expect(
-      client.send(new StartExecutionCommand({ stateMachineArn, name: 'wire-ok', input: JSON.stringify({ n: 1 }) })),
+      client.send(
+        new StartExecutionCommand({ stateMachineArn, name: 'wire-ok', input: JSON.stringify({ n: 1 }) }),
+      ),
     ).rejects.toMatchObject({ name: 'ExecutionAlreadyExists' });
   });
 
   it('stops a running execution: ABORTED, and it goes no further', async () => {
     const input = JSON.stringify({ hold: true });
-    const started = await client.send(new StartExecutionCommand({ stateMachineArn, name: 'wire-stop', input }));
+    const started = await client.send(
+      new StartExecutionCommand({ stateMachineArn, name: 'wire-stop', input }),
+    );
     await currentGate.reached;
 
     // The same name and input while running is the same execution; another input is a conflict.
@@ -653,7 +693,11 @@ describe('the wire-level server with the real SFNClient', () => {
     expect(running.executions?.map((e) => e.name)).toEqual(['wire-stop']);
 
     const stopped = await client.send(
-      new StopExecutionCommand({ executionArn: started.executionArn, error: 'Kiln.Cancelled', cause: 'by the test' }),
+      new StopExecutionCommand({
+        executionArn: started.executionArn,
+        error: 'Kiln.Cancelled',
+        cause: 'by the test',
+      }),
     );
     expect(stopped.stopDate).toBeInstanceOf(Date);
     const described = await describeUntilDone(started.executionArn ?? '');
@@ -665,7 +709,9 @@ describe('the wire-level server with the real SFNClient', () => {
     expect(afterGate).not.toContain('wire-stop');
     expect(service.describeExecution(started.executionArn ?? '').status).toBe('ABORTED');
 
-    const aborted = await client.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'ABORTED' }));
+    const aborted = await client.send(
+      new ListExecutionsCommand({ stateMachineArn, statusFilter: 'ABORTED' }),
+    );
     expect(aborted.executions?.map((e) => e.name)).toEqual(['wire-stop']);
     const page = await client.send(new ListExecutionsCommand({ stateMachineArn, maxResults: 1 }));
     expect(page.executions).toHaveLength(1);
@@ -675,12 +721,16 @@ describe('the wire-level server with the real SFNClient', () => {
   it('answers unknown executions and state machines with the API error names', async () => {
     await expect(
       client.send(
-        new DescribeExecutionCommand({ executionArn: `arn:aws:states:${REGION}:${ACCOUNT}:execution:wire:nope` }),
+        new DescribeExecutionCommand({
+          executionArn: `arn:aws:states:${REGION}:${ACCOUNT}:execution:wire:nope`,
+        }),
       ),
     ).rejects.toMatchObject({ name: 'ExecutionDoesNotExist' });
     await expect(
       client.send(
-        new StartExecutionCommand({ stateMachineArn: `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:nope` }),
+        new StartExecutionCommand({
+          stateMachineArn: `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:nope`,
+        }),
       ),
     ).rejects.toMatchObject({ name: 'StateMachineDoesNotExist' });
     await expect(
@@ -694,7 +744,10 @@ describe('error names of Task failures', () => {
     Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
 
   it('maps every EC2 service error to Ec2.Ec2Exception with the code in the Cause', () => {
-    const err = serviceError('ResourceCountLimitExceeded', 'You have reached the limit of active import tasks.');
+    const err = serviceError(
+      'ResourceCountLimitExceeded',
+      'You have reached the limit of active import tasks.',
+    );
     const expected = {
       error: 'Ec2.Ec2Exception',
       cause: 'ResourceCountLimitExceeded: You have reached the limit of active import tasks.',
@@ -772,6 +825,204 @@ describe('error names of Task failures', () => {
       ec2.destroy();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe('resolveDefinition intrinsics', () => {
+  const machine = (properties: Record<string, unknown>) => ({
+    Resources: {
+      Queue: { Type: 'AWS::SQS::Queue' },
+      Fn: { Type: 'AWS::Lambda::Function' },
+      SM: { Type: 'AWS::StepFunctions::StateMachine', Properties: properties },
+    },
+  });
+  const resolver = {
+    ref: (id: string) => `ref-of-${id}`,
+    getAtt: (id: string, attr: string) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${id}-${attr}`,
+    accountId: '123456789012',
+  };
+  const task = (resource: unknown) => ({
+    'Fn::Join': [
+      '',
+      ['{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"', resource, '","End":true}}}'],
+    ],
+  });
+
+  it('resolves Fn::Sub (variables, pseudo parameters, Ref, GetAtt, escaped literals) and DefinitionSubstitutions', () => {
+    const definition = resolveDefinition(
+      machine({
+        DefinitionString: {
+          'Fn::Sub': [
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub syntax
+            '{"Comment":"${Queue} in ${AWS::AccountId} ${!kept}","StartAt":"T","States":{"T":{"Type":"Task","Resource":"${Fn.Arn}","Parameters":{"q":"${q}","s":"${!sub}"},"End":true}}}',
+            { q: { 'Fn::Select': [1, { 'Fn::Split': ['/', 'a/b/c'] }] } },
+          ],
+        },
+        DefinitionSubstitutions: { sub: { Ref: 'AWS::Region' } },
+      }),
+      'SM',
+      resolver,
+    );
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal Fn::Sub leaves behind
+    expect(definition.Comment).toBe('ref-of-Queue in 123456789012 ${kept}');
+    expect(definition.States.T).toMatchObject({
+      Resource: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:Fn-Arn`,
+      Parameters: { q: 'b', s: 'us-east-1' },
+    });
+  });
+
+  it('names the intrinsic or logical id it cannot resolve, and where', () => {
+    expect(() =>
+      resolveDefinition(machine({ DefinitionString: task({ 'Fn::ImportValue': 'x' }) }), 'SM', resolver),
+    ).toThrow(
+      /DefinitionString\.Fn::Join\[1\]\[1\]\.Fn::ImportValue: the intrinsic Fn::ImportValue is not supported/,
+    );
+    expect(() =>
+      resolveDefinition(machine({ DefinitionString: task({ Ref: 'Missing' }) }), 'SM', resolver),
+    ).toThrow(/Ref to "Missing", which the template does not declare/);
+    expect(() =>
+      resolveDefinition(
+        machine({ DefinitionString: task({ 'Fn::GetAtt': ['Nope', 'Arn'] }) }),
+        'SM',
+        resolver,
+      ),
+    ).toThrow(/Fn::GetAtt of "Nope"/);
+    expect(() => resolveDefinition(machine({ DefinitionString: '{"StartAt":' }), 'SM', resolver)).toThrow(
+      /not JSON/,
+    );
+  });
+});
+
+describe('stopping', () => {
+  it('signals a Task that never returns, ends with TIMED_OUT past TimeoutSeconds, and stop() aborts the rest', async () => {
+    const signals: AbortSignal[] = [];
+    const service = new LocalStepFunctions();
+    service.register(
+      'stuck',
+      {
+        StartAt: 'Stuck',
+        States: { Stuck: { Type: 'Task', Resource: LAMBDA_ARN('stuck'), End: true } },
+      },
+      {
+        lambdas: {
+          stuck: (_event: unknown, context: LocalLambdaContext) => {
+            signals.push(context.signal);
+            return new Promise(() => {});
+          },
+        },
+      },
+    );
+    service.register(
+      'slow',
+      {
+        TimeoutSeconds: 1,
+        StartAt: 'Long',
+        States: { Long: { Type: 'Wait', Seconds: PRODUCTION_WAIT_SECONDS, End: true } },
+      },
+      {},
+    );
+
+    const timedOut = await run(service, 'slow', {});
+    expect(timedOut).toMatchObject({ status: 'TIMED_OUT', error: 'States.Timeout' });
+
+    const { executionArn } = service.startExecution({ stateMachineName: 'stuck' });
+    await eventually('the stuck Task to start', async () => (signals.length ? true : undefined));
+    await service.stop();
+    expect(service.describeExecution(executionArn)).toMatchObject({ status: 'ABORTED' });
+    expect(signals[0]?.aborted).toBe(true);
+    expect(() => service.startExecution({ stateMachineName: 'stuck' })).toThrow(/stopped/);
+  });
+});
+
+describe('EC2 through the EC2 simulator', () => {
+  it('imports, polls and registers; a refused import is caught as Ec2.Ec2Exception with the code in the Cause', async () => {
+    const ec2Sim = await startEc2Simulator({ importLimit: 1, durations: { pending: 20, active: 200 } });
+    const ec2 = new EC2Client({
+      region: REGION,
+      endpoint: ec2Sim.url,
+      credentials: { ...LOCAL_CREDENTIALS },
+      maxAttempts: 1,
+    });
+    const service = new LocalStepFunctions({ waitOverrideMs: 10 });
+    try {
+      service.register(
+        'import',
+        {
+          StartAt: 'Import',
+          States: {
+            Import: {
+              Type: 'Task',
+              Resource: 'arn:aws:states:::aws-sdk:ec2:importSnapshot',
+              Parameters: {
+                'ClientToken.$': '$$.Execution.Name',
+                DiskContainer: { Format: 'RAW', UserBucket: { S3Bucket: 'artifacts', 'S3Key.$': '$.key' } },
+              },
+              ResultSelector: { 'taskId.$': '$.ImportTaskId' },
+              ResultPath: '$.import',
+              Catch: [{ ErrorEquals: ['Ec2.Ec2Exception'], ResultPath: '$.error', Next: 'Refused' }],
+              Next: 'Poll',
+            },
+            Poll: { Type: 'Wait', Seconds: 30, Next: 'Describe' },
+            Describe: {
+              Type: 'Task',
+              Resource: 'arn:aws:states:::aws-sdk:ec2:describeImportSnapshotTasks',
+              Parameters: { 'ImportTaskIds.$': 'States.Array($.import.taskId)' },
+              ResultSelector: { 'detail.$': '$.ImportSnapshotTasks[0].SnapshotTaskDetail' },
+              ResultPath: '$.status',
+              Next: 'Done?',
+            },
+            'Done?': {
+              Type: 'Choice',
+              Choices: [{ Variable: '$.status.detail.Status', StringEquals: 'completed', Next: 'Register' }],
+              Default: 'Poll',
+            },
+            Register: {
+              Type: 'Task',
+              Resource: 'arn:aws:states:::aws-sdk:ec2:registerImage',
+              Parameters: {
+                'Name.$': '$$.Execution.Name',
+                Architecture: 'x86_64',
+                RootDeviceName: '/dev/xvda',
+                VirtualizationType: 'hvm',
+                EnaSupport: true,
+                BlockDeviceMappings: [
+                  { DeviceName: '/dev/xvda', Ebs: { 'SnapshotId.$': '$.status.detail.SnapshotId' } },
+                ],
+              },
+              ResultSelector: { 'imageId.$': '$.ImageId' },
+              ResultPath: '$.image',
+              End: true,
+            },
+            Refused: { Type: 'Pass', End: true },
+          },
+        },
+        { clients: { ec2 } },
+      );
+
+      const first = service.startExecution({
+        stateMachineName: 'import',
+        name: 'first',
+        input: '{"key":"a.raw"}',
+      });
+      await eventually('the first import to be in progress', async () =>
+        ec2Sim.sim.stats(REGION).activeImports === 1 ? true : undefined,
+      );
+      const refused = await run(service, 'import', { key: 'b.raw' }, 'second');
+      expect(refused.status).toBe('SUCCEEDED');
+      const { error } = JSON.parse(refused.output ?? 'null');
+      expect(error.Error).toBe('Ec2.Ec2Exception');
+      expect(error.Cause).toMatch(/^ResourceCountLimitExceeded: /);
+
+      const registered = await service.waitForExecution(first.executionArn, 20_000);
+      expect(registered.status).toBe('SUCCEEDED');
+      const { image } = JSON.parse(registered.output ?? 'null');
+      const { Images } = await ec2.send(new DescribeImagesCommand({ ImageIds: [image.imageId] }));
+      expect(Images?.[0]?.Name).toBe('first');
+    } finally {
+      await service.stop();
+      ec2.destroy();
+      await ec2Sim.stop();
     }
   });
 });
