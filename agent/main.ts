@@ -56,7 +56,6 @@ function main(): void {
     const registerArn = env[ENV.registerStateMachineArn];
     const agentId = env[ENV.agentId] || `${hostname()}-${process.pid}`;
     const metrics = makeMetrics('kiln-agent');
-    metrics.addDimension('pool', pool.name);
     agent = new Agent({
       queue: new SqsJobQueue(clients.sqs, queueUrls as string[], settings.config.leaseSeconds),
       store: new DynamoJobStore({
@@ -93,6 +92,8 @@ function main(): void {
           metrics.addMetric(METRIC.buildSeconds, MetricUnit.Seconds, seconds.build);
         if (seconds?.upload !== undefined)
           metrics.addMetric(METRIC.uploadSeconds, MetricUnit.Seconds, seconds.upload);
+        // A second dimension set: the alarms read {service}, a per-pool view reads {service, pool}.
+        metrics.addDimensions({ pool: pool.name });
         metrics.publishStoredMetrics();
         logger.info(`job ${name}`, { jobId: job.jobId, status: job.status });
         logger.removeKeys(['jobId']);

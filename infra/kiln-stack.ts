@@ -14,6 +14,7 @@ import { Network } from './constructs/network';
 import { ENV } from './definitions';
 import type { JobResources } from './grants';
 import { REPO_ROOT } from './paths';
+import { Registration } from './register/registration';
 import type { ExistingVpc } from './settings';
 
 export interface KilnStackProps extends StackProps {
@@ -37,6 +38,7 @@ export class KilnStack extends Stack {
   readonly alerting: Alerting;
   readonly api: Api;
   readonly background: Background;
+  readonly registration: Registration;
   readonly pools: readonly BuildPool[];
   readonly monitoring: Monitoring;
 
@@ -64,7 +66,22 @@ export class KilnStack extends Stack {
       [ENV.queueUrls]: this.queues.queueUrlsJson(),
     };
     this.api = new Api(this, 'Api', { prefix: config.prefix, sourceRoot, resources, environment });
-    this.background = new Background(this, 'Background', { sourceRoot, resources, environment });
+    this.registration = new Registration(this, 'Registration', {
+      config,
+      sourceRoot,
+      resources,
+      environment,
+    });
+    const registerEnvironment = {
+      [ENV.registerStateMachineArn]: this.registration.workflow.stateMachine.stateMachineArn,
+      [ENV.slotsTableName]: this.registration.slotsTable.tableName,
+    };
+    this.background = new Background(this, 'Background', {
+      sourceRoot,
+      resources,
+      environment: { ...environment, ...registerEnvironment },
+    });
+    this.registration.grantRecover(this.background.sweeper.role);
 
     const agentBundle = new AgentBundle(this, 'AgentBundle', { sourceRoot, nodeMajor });
     this.pools = config.pools.map(
@@ -77,6 +94,7 @@ export class KilnStack extends Stack {
           agentBundle: agentBundle.asset,
           nodeMajor,
           fleetActivityTopic: this.alerting.fleetActivityTopic,
+          registerStateMachine: this.registration.workflow.stateMachine,
         }),
     );
 
@@ -86,7 +104,13 @@ export class KilnStack extends Stack {
       api: this.api,
       queues: this.queues,
       pools: this.pools,
-      functions: [...this.api.functions.values(), this.background.sweeper, this.background.dlqConsumer],
+      functions: [
+        ...this.api.functions.values(),
+        this.background.sweeper,
+        this.background.dlqConsumer,
+        this.registration.recordResult,
+        this.registration.copyImage,
+      ],
     });
 
     new CfnOutput(this, 'ApiUrl', {
@@ -97,6 +121,9 @@ export class KilnStack extends Stack {
     new CfnOutput(this, 'JobsTableName', { value: this.jobs.table.tableName });
     new CfnOutput(this, 'JobEventBusName', { value: this.jobs.eventBus.eventBusName });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alerting.alarmTopic.topicArn });
+    new CfnOutput(this, 'RegisterStateMachineArn', {
+      value: this.registration.workflow.stateMachine.stateMachineArn,
+    });
     new CfnOutput(this, 'DashboardUrl', { value: this.monitoring.dashboardUrl });
     for (const pool of this.pools) {
       new CfnOutput(this, `AgentLogGroup-${pool.pool.name}`, {

@@ -18,6 +18,8 @@ export const METRIC = {
   uploadSeconds: 'UploadSeconds',
   jobsRedispatched: 'JobsRedispatched',
   leasesRecovered: 'LeasesRecovered',
+  /** Import slots given back by the reaper after their execution died. */
+  slotsReclaimed: 'SlotsReclaimed',
 } as const;
 
 export { MetricUnit };

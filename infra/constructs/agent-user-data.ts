@@ -32,6 +32,7 @@ export interface AgentUserDataOptions {
   readonly tableName: string;
   readonly bucketName: string;
   readonly logGroupName: string;
+  readonly registerStateMachineArn: string;
 }
 
 const EOF_MARK = 'KILN_EOF';
@@ -49,6 +50,7 @@ export function agentUserDataCommands(o: AgentUserDataOptions): string[] {
     `${ENV.bucketName}=${o.bucketName}`,
     `${ENV.pool}=${o.pool}`,
     `${ENV.workDir}=${AGENT_PATHS.workDir}`,
+    `${ENV.registerStateMachineArn}=${o.registerStateMachineArn}`,
   ].join('\n');
 
   const launcher = [

@@ -90,7 +90,8 @@ export class ArtifactStore extends Construct {
   grantWriteJobObjects(grantee: iam.IGrantable): void {
     grantee.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        // PutObjectTagging: the upload tags the object with its job id and, once hashed, its sha256.
+        actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:AbortMultipartUpload'],
         resources: [this.objectsUnder(S3_LAYOUT.artifactPrefix), this.objectsUnder(S3_LAYOUT.logPrefix)],
       }),
     );

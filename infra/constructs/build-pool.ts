@@ -7,6 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { KilnConfig, PoolConfig } from '../../core/config';
 import type { JobResources } from '../grants';
@@ -26,6 +27,8 @@ export interface BuildPoolProps {
   readonly agentBundle: s3assets.Asset;
   readonly nodeMajor: number;
   readonly fleetActivityTopic: sns.ITopic;
+  /** The register workflow the agent hands uploaded artifacts to. */
+  readonly registerStateMachine: sfn.IStateMachine;
   /** Root volume size; builds write whole disk images to it. @default 100 */
   readonly rootVolumeGiB?: number;
   /** Scale in to the pool's minimum after this long without queued or running jobs. @default Duration.minutes(15) */
@@ -105,6 +108,7 @@ export class BuildPool extends Construct {
         tableName: resources.jobs.table.tableName,
         bucketName: resources.artifacts.bucket.bucketName,
         logGroupName: this.agentLogs.logGroupName,
+        registerStateMachineArn: props.registerStateMachine.stateMachineArn,
       }),
     );
 
@@ -203,6 +207,7 @@ export class BuildPool extends Construct {
       }),
     );
     resources.artifacts.grantWriteJobObjects(this.role);
+    props.registerStateMachine.grantStartExecution(this.role);
     acknowledge(
       this.role,
       `AwsSolutions-IAM5[${arnFinding(resources.artifacts.bucket, '/artifacts/*')}]`,

@@ -1,5 +1,6 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -20,8 +21,8 @@ export interface RegisterWorkflowProps {
   readonly recordResult: lambda.IFunction;
   /** Copies the AMI to another region, tags and shares the copy (lambdas/register). */
   readonly copyImage: lambda.IFunction;
-  /** S3 bucket ARN the imports read from (for the ImportSnapshot grant). */
-  readonly artifactsBucketArn: string;
+  /** The VM Import service role that reads the artifact from S3 (passed as RoleName). */
+  readonly importRole: iam.IRole;
   /**
    * Execution history to CloudWatch Logs.
    * @default - no logging
@@ -127,6 +128,7 @@ export class RegisterWorkflow extends Construct {
       action: 'importSnapshot',
       parameters: {
         ClientToken: sfn.JsonPath.stringAt('$.clientToken'),
+        RoleName: props.importRole.roleName,
         Description: sfn.JsonPath.format('kiln job {}', sfn.JsonPath.stringAt('$.jobId')),
         DiskContainer: {
           Format: sfn.JsonPath.stringAt('$.diskFormat'),
@@ -140,7 +142,9 @@ export class RegisterWorkflow extends Construct {
         ],
       },
       iamResources: [ec2Resource('import-snapshot-task'), ec2SnapshotArn],
-      additionalIamStatements: [],
+      additionalIamStatements: [
+        new iam.PolicyStatement({ actions: ['iam:PassRole'], resources: [props.importRole.roleArn] }),
+      ],
       resultSelector: { 'taskId.$': '$.ImportTaskId' },
       resultPath: '$.import',
     });

@@ -70,6 +70,9 @@ export const BACKGROUND_FUNCTIONS = {
   sweeper: { entry: 'lambdas/entry/sweeper.ts' },
   /** Marks the job of every dead-lettered message FAILED with the reason. */
   dlqConsumer: { entry: 'lambdas/entry/dlq-consumer.ts' },
+  /** Register workflow steps: record the result on the job; copy an AMI to another region. */
+  recordRegistration: { entry: 'lambdas/entry/record-registration.ts' },
+  copyImage: { entry: 'lambdas/entry/copy-image.ts' },
 } as const;
 
 /** S3 key layout inside the artifacts bucket. */

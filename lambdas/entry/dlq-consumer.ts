@@ -1,17 +1,21 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { SQSEvent } from 'aws-lambda';
 import { buildStores, clientsFromEnv, readRuntimeSettings } from '../composition';
 import { failDeadLetteredJob } from '../dlq/dead-letters';
-import { makeLogger } from '../observability';
+import { METRIC, MetricUnit, makeLogger, makeMetrics } from '../observability';
 
 const settings = readRuntimeSettings(process.env);
 const { store } = buildStores(settings, clientsFromEnv(process.env));
 const logger = makeLogger('kiln-dlq');
+const metrics = makeMetrics('kiln-dlq');
 
 export const handler = middy<SQSEvent>()
   .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics))
   .handler(async (event) => {
+    let failed = 0;
     for (const record of event.Records) {
       const outcome = await failDeadLetteredJob(
         store,
@@ -22,6 +26,8 @@ export const handler = middy<SQSEvent>()
         },
         new Date(),
       );
+      if (outcome.result === 'failed') failed += 1;
       logger.warn('dead-lettered job', { ...outcome, queue: record.eventSourceARN });
     }
+    metrics.addMetric(METRIC.jobsFailed, MetricUnit.Count, failed);
   });

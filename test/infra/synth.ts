@@ -23,7 +23,7 @@ export const CDK_JSON = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'ut
 
 export const STACK_ENTRIES = [
   ...ROUTES.map((r) => r.entry),
-  BACKGROUND_FUNCTIONS.sweeper.entry,
+  ...Object.values(BACKGROUND_FUNCTIONS).map((f) => f.entry),
   DLQ_CONSUMER_ENTRY,
   AGENT_ENTRY,
 ] as const;
