@@ -44,8 +44,8 @@ export async function recordRegistration(
 ): Promise<RecordOutcome> {
   const job: Job | undefined = await store.get(event.jobId);
   if (!job || job.status !== 'REGISTERING') return 'not-registering';
-  if (job.registration && job.registration.executionName !== executionName(event.executionId))
-    return 'stale-execution';
+  const current = job.registration?.executionName;
+  if (current !== undefined && current !== executionName(event.executionId)) return 'stale-execution';
   try {
     if (event.outcome === 'SUCCEEDED') {
       const images: RegisteredImage[] = [
