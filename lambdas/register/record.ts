@@ -43,7 +43,7 @@ export async function recordRegistration(
   now: Date,
 ): Promise<RecordOutcome> {
   const job: Job | undefined = await store.get(event.jobId);
-  if (!job || job.status !== 'REGISTERING') return 'not-registering';
+  if (job?.status !== 'REGISTERING') return 'not-registering';
   const current = job.registration?.executionName;
   if (current !== undefined && current !== executionName(event.executionId)) return 'stale-execution';
   try {
