@@ -27,10 +27,14 @@ import {
   type QueueDefinition,
   queueDefinitions,
   queueKey,
+  SLOTS_TABLE,
+  slotsTableName as slotsTableNameOf,
 } from '../infra/definitions';
 
 export interface LocalResources {
   tableName: string;
+  /** Counting semaphores (import slots). */
+  slotsTableName: string;
   bucketName: string;
   /** queueKey(pool, priority) → queue URL */
   queueUrls: Record<string, string>;
@@ -45,9 +49,11 @@ const TABLE_POLL_MS = 25;
 /** Safe to call again on the same endpoints: what exists is kept (queues get their attributes re-applied). */
 export async function createResources(clients: AwsClients, config: KilnConfig): Promise<LocalResources> {
   const tableName = jobsTableName(config.prefix);
+  const slotsTableName = slotsTableNameOf(config.prefix);
   const bucketName = artifactsBucketName(config.prefix);
-  const [, queues] = await Promise.all([
+  const [, , queues] = await Promise.all([
     ensureJobsTable(clients, tableName),
+    ensureSlotsTable(clients, slotsTableName),
     Promise.all(queueDefinitions(config).map((def) => ensureQueuePair(clients, def))),
     ensureBucket(clients, bucketName),
   ]);
@@ -57,7 +63,7 @@ export async function createResources(clients: AwsClients, config: KilnConfig): 
     queueUrls[q.key] = q.url;
     deadLetterQueueUrls[q.key] = q.deadLetterUrl;
   }
-  return { tableName, bucketName, queueUrls, deadLetterQueueUrls };
+  return { tableName, slotsTableName, bucketName, queueUrls, deadLetterQueueUrls };
 }
 
 async function ensureJobsTable(clients: AwsClients, tableName: string): Promise<void> {
@@ -102,6 +108,24 @@ async function ensureJobsTable(clients: AwsClients, tableName: string): Promise<
   }
 
   await ensureTimeToLive(clients, tableName);
+}
+
+async function ensureSlotsTable(clients: AwsClients, tableName: string): Promise<void> {
+  try {
+    await clients.dynamodb.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: SLOTS_TABLE.partitionKey.name, AttributeType: SLOTS_TABLE.partitionKey.type },
+        ],
+        KeySchema: [{ AttributeName: SLOTS_TABLE.partitionKey.name, KeyType: 'HASH' }],
+      }),
+    );
+  } catch (err) {
+    if (errorName(err) !== 'ResourceInUseException') throw err;
+  }
+  await waitForActiveTable(clients, tableName);
 }
 
 async function waitForActiveTable(clients: AwsClients, tableName: string): Promise<TableDescription> {

@@ -8,17 +8,20 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { destroyClients, LOCAL_CREDENTIALS, makeClients } from '../adapters/clients';
+import { destroyClients, LOCAL_CREDENTIALS, makeClients, makeSfnClient } from '../adapters/clients';
 import type { RuntimeSettings } from '../adapters/runtime-settings';
+import { SfnRegistrations } from '../adapters/step-functions';
 import { type KilnConfig, type KilnConfigInput, parseConfig } from '../core/config';
-import { ENV } from '../infra/definitions';
+import { ENV, IMPORT_SLOTS } from '../infra/definitions';
 import type { JobDispatcher } from '../lambdas/api/ports';
 import { buildApi, buildStores } from '../lambdas/composition';
 import { failDeadLetteredJob } from '../lambdas/dlq/dead-letters';
+import { reapSlots } from '../lambdas/register/reaper';
 import { sweep } from '../lambdas/sweeper/sweep';
 import { LOCAL_REGION, startEmulators } from './emulators';
 import { LocalFleet } from './fleet';
 import { startHttpServer } from './http-server';
+import { type LocalRegistration, type LocalRegistrationOptions, startLocalRegistration } from './register';
 import { createResources } from './resources';
 
 /** Timings that make local mode responsive; AWS deployments keep the config defaults. */
@@ -46,6 +49,12 @@ export interface LocalStackOptions {
   sweepIntervalMs?: number;
   /** Extra environment for agents (e.g. KILN_POLL_SECONDS). */
   agentEnv?: NodeJS.ProcessEnv;
+  /**
+   * The register step (EC2 simulator + local Step Functions). `false` leaves it out, for a faster
+   * start where no job has image targets.
+   * @default {}
+   */
+  registration?: false | Pick<LocalRegistrationOptions, 'ec2' | 'timeCompressionMs'>;
   /** Test hook, see ApiBuildOptions. */
   wrapDispatcher?: (dispatcher: JobDispatcher) => JobDispatcher;
   log?: (line: string) => void;
@@ -56,13 +65,15 @@ export interface LocalState {
   tokens: Record<LocalPrincipal, string>;
   principals: typeof LOCAL_PRINCIPALS;
   region: string;
-  endpoints: { api: string; dynamodb: string; sqs: string; s3: string };
+  endpoints: { api: string; dynamodb: string; sqs: string; s3: string; stepfunctions?: string; ec2?: string };
   /** Emulator credentials (not secrets: the emulators accept only these). */
   credentials: { accessKeyId: string; secretAccessKey: string };
   tableName: string;
+  slotsTableName: string;
   bucketName: string;
   queueUrls: Record<string, string>;
   deadLetterQueueUrls: Record<string, string>;
+  registerStateMachineArn?: string;
 }
 
 export interface LocalStack {
@@ -70,6 +81,7 @@ export interface LocalStack {
   config: KilnConfig;
   fleet: LocalFleet;
   stateDir: string;
+  registration?: LocalRegistration;
   /** Runs one sweep now (tests use it instead of waiting for the timer). */
   sweepNow(): Promise<void>;
   stop(): Promise<void>;
@@ -109,6 +121,23 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   });
 
   const { store, dispatcher } = buildStores(settings, clients);
+  const registration =
+    options.registration === false
+      ? undefined
+      : await startLocalRegistration({
+          config,
+          region: LOCAL_REGION,
+          clients,
+          store,
+          slotsTableName: resources.slotsTableName,
+          ...options.registration,
+        });
+  const registrations = registration
+    ? new SfnRegistrations(
+        makeSfnClient(LOCAL_REGION, registration.sfnEndpoint),
+        registration.stateMachineArn,
+      )
+    : undefined;
   // What an SQS event source mapping does for the DLQ consumer Lambda in AWS.
   const drainDeadLetters = async () => {
     for (const url of Object.values(resources.deadLetterQueueUrls)) {
@@ -137,11 +166,43 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
   let sweeping: Promise<void> | undefined;
   const sweepNow = () => {
-    sweeping ??= sweep({ store, dispatcher, policy: config, maxJobsPerStatus: 1000 }, new Date())
+    sweeping ??= sweep(
+      {
+        store,
+        dispatcher,
+        policy: config,
+        maxJobsPerStatus: 1000,
+        ...(registrations
+          ? {
+              registration: {
+                registrations,
+                homeRegion: LOCAL_REGION,
+                policy: {
+                  registerAttempts: config.registerAttempts,
+                  startGraceSeconds: config.dispatchGraceSeconds,
+                },
+              },
+            }
+          : {}),
+      },
+      new Date(),
+    )
       .then(async (r) => {
-        if (r.dispatched.length + r.requeued.length + r.failed.length > 0)
-          log(`sweeper: ${JSON.stringify(r)}`);
+        const changed =
+          r.dispatched.length + r.requeued.length + r.failed.length + r.registrationsRestarted.length;
+        if (changed > 0) log(`sweeper: ${JSON.stringify(r)}`);
         await drainDeadLetters();
+        if (registrations) {
+          const reclaimed = await reapSlots(
+            {
+              documents: clients.documents,
+              tableName: resources.slotsTableName,
+              statusOf: (arn) => registrations.statusOfArn(arn),
+            },
+            IMPORT_SLOTS,
+          );
+          if (reclaimed.length > 0) log(`reaper: reclaimed import slots of ${reclaimed.join(', ')}`);
+        }
       })
       .catch((error: unknown) => log(`sweeper failed: ${String(error)}`))
       .finally(() => {
@@ -168,6 +229,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       [ENV.dynamodbEndpoint]: emulators.endpoints.dynamodb,
       [ENV.sqsEndpoint]: emulators.endpoints.sqs,
       [ENV.s3Endpoint]: emulators.endpoints.s3,
+      ...(registration
+        ? {
+            [ENV.registerStateMachineArn]: registration.stateMachineArn,
+            [ENV.sfnEndpoint]: registration.sfnEndpoint,
+            [ENV.ec2Endpoint]: registration.ec2Endpoint,
+            [ENV.slotsTableName]: resources.slotsTableName,
+          }
+        : {}),
       ...options.agentEnv,
     },
   });
@@ -180,12 +249,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     tokens,
     principals: LOCAL_PRINCIPALS,
     region: LOCAL_REGION,
-    endpoints: { api: server.url, ...emulators.endpoints },
+    endpoints: {
+      api: server.url,
+      ...emulators.endpoints,
+      ...(registration ? { stepfunctions: registration.sfnEndpoint, ec2: registration.ec2Endpoint } : {}),
+    },
     credentials: { ...LOCAL_CREDENTIALS },
     tableName: resources.tableName,
+    slotsTableName: resources.slotsTableName,
     bucketName: resources.bucketName,
     queueUrls: resources.queueUrls,
     deadLetterQueueUrls: resources.deadLetterQueueUrls,
+    ...(registration ? { registerStateMachineArn: registration.stateMachineArn } : {}),
   };
   writeFileSync(join(stateDir, 'local.json'), `${JSON.stringify(state, null, 2)}\n`);
 
@@ -195,12 +270,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     config,
     fleet,
     stateDir,
+    ...(registration ? { registration } : {}),
     sweepNow,
     stop() {
       stopped ??= (async () => {
         clearInterval(sweepTimer);
         await fleet.stopAll();
         await sweeping;
+        await registration?.stop();
         await server.close();
         destroyClients(clients);
         await emulators.stop();
