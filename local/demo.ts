@@ -81,8 +81,10 @@ async function main(): Promise<number> {
       out(`      artifact ${job.artifact.uri}`);
       out(`      sha256   ${job.artifact.sha256}  size ${job.artifact.sizeBytes} bytes`);
       out(`      download via presigned URL: sha256 ${verified ? 'matches' : `MISMATCH (${digest})`}`);
-      const images = (job.images as Array<{ region: string; imageId: string; snapshotId: string }> | undefined) ?? [];
-      for (const image of images) out(`      image    ${image.imageId} (${image.snapshotId}) in ${image.region}`);
+      const images =
+        (job.images as Array<{ region: string; imageId: string; snapshotId: string }> | undefined) ?? [];
+      for (const image of images)
+        out(`      image    ${image.imageId} (${image.snapshotId}) in ${image.region}`);
       const logs = await client.logs(jobId);
       const tail = logs.body.text.trimEnd().split('\n').slice(-2).join(' | ');
       out(`      log tail: ${tail}`);

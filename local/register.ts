@@ -37,6 +37,11 @@ export interface LocalRegistrationOptions {
   ec2?: Omit<Ec2SimulatorOptions, 'objectExists' | 'accountId'>;
   /** Every Wait state and Retry interval of the workflow takes this long locally. @default 100 */
   timeCompressionMs?: number;
+  /**
+   * The import poll locally: a slot stays held until its execution notices the import finished,
+   * so this poll is compressed harder than the other waits. @default a quarter of timeCompressionMs
+   */
+  importPollMs?: number;
 }
 
 export interface LocalRegistration {

@@ -54,7 +54,7 @@ export interface LocalStackOptions {
    * start where no job has image targets.
    * @default {}
    */
-  registration?: false | Pick<LocalRegistrationOptions, 'ec2' | 'timeCompressionMs'>;
+  registration?: false | Pick<LocalRegistrationOptions, 'ec2' | 'timeCompressionMs' | 'importPollMs'>;
   /** Test hook, see ApiBuildOptions. */
   wrapDispatcher?: (dispatcher: JobDispatcher) => JobDispatcher;
   log?: (line: string) => void;

@@ -31,10 +31,14 @@ export interface RegisterWorkflowProps {
   /**
    * First poll interval of an import; it doubles up to `maxPollInterval`. Imports take 10–60+
    * minutes, so there is no short timeout anywhere in this workflow.
-   * @default 30 seconds
+   * @default 15 seconds
    */
   readonly pollInterval?: Duration;
-  /** @default 5 minutes */
+  /**
+   * The slot stays held until the poll notices the import finished, so a long cap idles the
+   * account's import capacity: 60 s is at most 10% of a 10-minute import.
+   * @default 60 seconds
+   */
   readonly maxPollInterval?: Duration;
   /** How long to wait before asking for an import slot again. @default 20 seconds */
   readonly slotWait?: Duration;
@@ -56,8 +60,8 @@ export class RegisterWorkflow extends Construct {
 
   constructor(scope: Construct, id: string, props: RegisterWorkflowProps) {
     super(scope, id);
-    const pollSeconds = (props.pollInterval ?? Duration.seconds(30)).toSeconds();
-    const maxPollSeconds = (props.maxPollInterval ?? Duration.minutes(5)).toSeconds();
+    const pollSeconds = (props.pollInterval ?? Duration.seconds(15)).toSeconds();
+    const maxPollSeconds = (props.maxPollInterval ?? Duration.seconds(60)).toSeconds();
     const slotWait = props.slotWait ?? Duration.seconds(20);
     const { slotsTable } = props;
     const stack = Stack.of(this);
@@ -84,17 +88,9 @@ export class RegisterWorkflow extends Construct {
       },
       resultPath: sfn.JsonPath.DISCARD,
     });
-    // A refused acquire means "all slots taken" or "this execution already holds one" (a retried
-    // write that had landed); only the second may go on.
-    const checkHeld = new tasks.DynamoGetItem(this, 'CheckSlotHeld', {
-      table: slotsTable,
-      key: slotKey,
-      projectionExpression: [new tasks.DynamoProjectionExpression().withAttribute('#h')],
-      expressionAttributeNames: holder,
-      consistentRead: true,
-      resultSelector: { 'held.$': 'States.JsonToString($.Item)' },
-      resultPath: '$.slot',
-    });
+    // A refused acquire means every slot is taken: wait and ask again. It cannot mean "this
+    // execution already holds one": the acquire has no Retry, so an acquire whose response was lost
+    // fails over to the failure path, whose release removes whatever this execution holds.
     const waitForSlot = new sfn.Wait(this, 'WaitForImportSlot', { time: sfn.WaitTime.duration(slotWait) });
 
     const releaseUpdate = (name: string) =>
@@ -351,25 +347,15 @@ export class RegisterWorkflow extends Construct {
     noSlotHeld.next(recordFailure);
     const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
 
-    for (const step of [
-      ensureCounter,
-      acquire,
-      checkHeld,
-      importSnapshot,
-      describeImport,
-      tagImage,
-      share,
-      recordSuccess,
-    ]) {
-      // ensureCounter's "exists" and acquire's "full" are handled below; everything else fails over.
-      if (step !== ensureCounter && step !== acquire) step.addCatch(failurePath, catchAll);
+    for (const step of [importSnapshot, describeImport, tagImage, share, recordSuccess]) {
+      step.addCatch(failurePath, catchAll);
     }
     copies.addCatch(failurePath, catchAll);
     findImage.addCatch(failurePath, catchAll);
     registerImage.addCatch(findImage, { errors: [EC2_ERROR], resultPath: '$.registerError' });
     ensureCounter.addCatch(acquire, { errors: [CONDITION_FAILED], resultPath: sfn.JsonPath.DISCARD });
     ensureCounter.addCatch(failurePath, catchAll);
-    acquire.addCatch(checkHeld, { errors: [CONDITION_FAILED], resultPath: sfn.JsonPath.DISCARD });
+    acquire.addCatch(waitForSlot, { errors: [CONDITION_FAILED], resultPath: sfn.JsonPath.DISCARD });
     acquire.addCatch(failurePath, catchAll);
 
     const noSharing = new sfn.Pass(this, 'NoSharing');
@@ -384,11 +370,7 @@ export class RegisterWorkflow extends Construct {
 
     const definition = ensureCounter.next(acquire);
     acquire.next(importSnapshot);
-    checkHeld.next(
-      new sfn.Choice(this, 'SlotAlreadyHeld?')
-        .when(sfn.Condition.stringEquals('$.slot.held', '{}'), waitForSlot.next(acquire))
-        .otherwise(importSnapshot),
-    );
+    waitForSlot.next(acquire);
     importSnapshot
       .next(initPoll)
       .next(describeImport)

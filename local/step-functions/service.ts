@@ -95,10 +95,21 @@ export interface LocalStepFunctionsOptions extends TimeCompression {
   historyLimit?: number;
 }
 
+/**
+ * Milliseconds for one Wait state, or a function drawn once per execution: many executions
+ * polling one resource with the same fixed wait move in lockstep, where AWS's real waits drift.
+ */
+export type WaitOverride = number | (() => number);
+
 export interface RegisterOptions {
   /** Overrides the service's time compression for this state machine; null turns it off. */
   waitOverrideMs?: number | null;
   retryIntervalOverrideMs?: number | null;
+  /**
+   * Per Wait state, milliseconds that replace `waitOverrideMs` for that state: a poll that must
+   * notice a finished import quickly can be compressed harder than the others.
+   */
+  waitOverridesByState?: Readonly<Record<string, WaitOverride>>;
   /**
    * Validate the definition with the library's asl-validator (ARNs and paths checked).
    * @default true
@@ -131,6 +142,7 @@ interface RegisteredStateMachine {
   waitStates: string[];
   retryStates: string[];
   waitOverrideMs: number | undefined;
+  waitOverridesByState: Readonly<Record<string, WaitOverride>>;
   retryIntervalOverrideMs: number | undefined;
   creationDate: Date;
 }
@@ -258,6 +270,7 @@ export class LocalStepFunctions {
       waitStates,
       retryStates,
       waitOverrideMs: pick(options.waitOverrideMs, this.options.waitOverrideMs),
+      waitOverridesByState: options.waitOverridesByState ?? {},
       retryIntervalOverrideMs: pick(options.retryIntervalOverrideMs, this.options.retryIntervalOverrideMs),
       creationDate: this.machines.get(name)?.creationDate ?? new Date(),
     };
@@ -349,8 +362,18 @@ export class LocalStepFunctions {
         }
       };
     }
-    const everyState = (names: string[], ms: number | undefined) =>
-      ms === undefined ? undefined : Object.fromEntries(names.map((n) => [n, ms]));
+    const everyState = (
+      names: string[],
+      ms: number | undefined,
+      byState: Readonly<Record<string, WaitOverride>> = {},
+    ) => {
+      const entries = names.flatMap((n): Array<[string, number]> => {
+        const override = byState[n];
+        const value = typeof override === 'function' ? override() : (override ?? ms);
+        return value === undefined ? [] : [[n, value]];
+      });
+      return entries.length === 0 ? undefined : Object.fromEntries(entries);
+    };
 
     const startDate = new Date();
     const description: ExecutionDescription = {
@@ -377,7 +400,11 @@ export class LocalStepFunctions {
       context,
       overrides: {
         taskResourceLocalHandlers: handlers,
-        waitTimeOverrides: everyState(machine.waitStates, machine.waitOverrideMs),
+        waitTimeOverrides: everyState(
+          machine.waitStates,
+          machine.waitOverrideMs,
+          machine.waitOverridesByState,
+        ),
         retryIntervalOverrides: everyState(machine.retryStates, machine.retryIntervalOverrideMs),
       },
     });
