@@ -43,3 +43,12 @@ declare module 's3rver' {
   }
   export default S3rver;
 }
+
+declare module 'asl-validator' {
+  interface AslValidationResult {
+    isValid: boolean;
+    errors: unknown[];
+  }
+  function aslValidator(definition: unknown): AslValidationResult;
+  export default aslValidator;
+}

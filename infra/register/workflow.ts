@@ -353,6 +353,8 @@ export class RegisterWorkflow extends Construct {
     copies.addCatch(failurePath, catchAll);
     findImage.addCatch(failurePath, catchAll);
     registerImage.addCatch(findImage, { errors: [EC2_ERROR], resultPath: '$.registerError' });
+    registerImage.addCatch(failurePath, catchAll);
+    releaseAfterImport.addCatch(failurePath, catchAll);
     ensureCounter.addCatch(acquire, { errors: [CONDITION_FAILED], resultPath: sfn.JsonPath.DISCARD });
     ensureCounter.addCatch(failurePath, catchAll);
     acquire.addCatch(waitForSlot, { errors: [CONDITION_FAILED], resultPath: sfn.JsonPath.DISCARD });
