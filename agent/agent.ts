@@ -11,6 +11,9 @@ import {
 import { planTransition, type TransitionRequest } from '../core/transitions';
 import { removeWorkDir, runScriptBuild, type ScriptBuildResult } from './builders/script';
 import { LogShipper } from './log-shipper';
+
+  AgentStatusReporter,
+
 import type {
   AgentJobStore,
   ArtifactStore,
@@ -22,6 +25,7 @@ import type {
 
 export interface AgentSettings extends LeasePolicy {
   agentId: string;
+  pool: string;
   heartbeatSeconds: number;
   /** Parent of the per-job working directories. */
   workRoot: string;
@@ -39,6 +43,8 @@ export interface AgentDeps {
   queue: JobQueue;
   store: AgentJobStore;
   artifacts: ArtifactStore;
+  /** Busy/idle reports for the fleet's scaler (scale-in protection, idle detection). */
+  status?: AgentStatusReporter;
   /** Absent where no register workflow is deployed; jobs with image targets then fail clearly. */
   registrar?: Registrar;
   settings: AgentSettings;
@@ -64,6 +70,8 @@ export class Agent {
   private readonly running = new Map<string, AbortController & { reason?: StopReason }>();
   private readonly clock: () => Date;
   private loops: Promise<void>[] = [];
+  private lastBusyAt: Date | undefined;
+  private statusTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: AgentDeps) {
     this.clock = deps.clock ?? (() => new Date());
@@ -75,6 +83,33 @@ export class Agent {
 
   start(): void {
     for (let slot = 0; slot < this.deps.settings.slots; slot += 1) this.loops.push(this.loop(slot));
+    if (this.deps.status) {
+      void this.reportStatus();
+      this.statusTimer = setInterval(
+        () => void this.reportStatus(),
+        this.deps.settings.heartbeatSeconds * 1000,
+      );
+    }
+  }
+
+  private async reportStatus(): Promise<void> {
+    const { status, settings, logger } = this.deps;
+    if (!status) return;
+    const now = this.clock();
+    if (this.running.size > 0) this.lastBusyAt = now;
+    try {
+      await status.report({
+        agentId: settings.agentId,
+        pool: settings.pool,
+        busySlots: this.running.size,
+        slots: settings.slots,
+        ...(this.lastBusyAt ? { lastBusyAt: this.lastBusyAt.toISOString() } : {}),
+        at: now.toISOString(),
+        accepting: !this.stopping.signal.aborted,
+      });
+    } catch (error) {
+      logger.warn('status report failed', { error: error as Error });
+    }
   }
 
   /** Stops taking work and hands running jobs back at once; resolves when every slot is idle. */
@@ -85,6 +120,8 @@ export class Agent {
       control.abort();
     }
     await Promise.all(this.loops);
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    await this.reportStatus();
   }
 
   private async loop(slot: number): Promise<void> {
@@ -192,6 +229,7 @@ export class Agent {
     const { store, queue, artifacts, settings, logger } = this.deps;
     const control: AbortController & { reason?: StopReason } = new AbortController();
     this.running.set(job.jobId, control);
+    await this.reportStatus();
     const stopWith = (reason: StopReason) => {
       control.reason ??= reason;
       control.abort();
@@ -251,6 +289,8 @@ export class Agent {
     } finally {
       clearInterval(heartbeat);
       this.running.delete(job.jobId);
+      this.lastBusyAt = this.clock();
+      await this.reportStatus();
       await shipper
         .close()
         .catch((error: unknown) => logger.warn('log shipping failed', { error: error as Error }));

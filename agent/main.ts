@@ -67,6 +67,7 @@ function main(): void {
       ...(registerArn ? { registrar: registrarFor(registerArn, region, env[ENV.sfnEndpoint]) } : {}),
       settings: {
         agentId,
+        pool: pool.name,
         maxAttempts: settings.config.maxAttempts,
         leaseSeconds: settings.config.leaseSeconds,
         heartbeatSeconds: settings.config.heartbeatSeconds,

@@ -54,3 +54,23 @@ export interface Registrar {
   readonly homeRegion: string;
   start(executionName: string, input: RegistrationInput): Promise<void>;
 }
+
+/**
+ * Told whenever the agent's busy slots change (a claim, a finish) and on every heartbeat, so the
+ * fleet's scaler knows which instances are busy and which have been idle since when.
+ */
+export interface AgentStatusReporter {
+  report(status: AgentStatus): Promise<void>;
+}
+
+export interface AgentStatus {
+  agentId: string;
+  pool: string;
+  busySlots: number;
+  slots: number;
+  /** When the agent last had a job (now, while busy). */
+  lastBusyAt?: string;
+  at: string;
+  /** False once the agent is shutting down and takes no more work. */
+  accepting: boolean;
+}

@@ -53,7 +53,9 @@ describe('register: 100 AMI jobs at once, throttled to the account’s 20 import
 
   it('all 100 end SUCCEEDED with one AMI each; ≤ 20 active imports, ≥ 18 while ≥ 20 wait; no limit errors', async () => {
     const submitted = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => stack.alice.submit(amiJob(`bulk-${i}`)).then((r) => r.body.jobId)),
+      Array.from({ length: 100 }, (_, i) =>
+        stack.alice.submit(amiJob(`bulk-${i}`)).then((r) => r.body.jobId),
+      ),
     );
     const done: JobBody[] = [];
     for (const jobId of submitted) done.push(await stack.alice.waitFor(jobId, undefined, 240_000, 250));
@@ -75,9 +77,9 @@ describe('register: 100 AMI jobs at once, throttled to the account’s 20 import
       from: Date.parse(j.history.find((h) => h.status === 'REGISTERING')?.at ?? ''),
       to: Date.parse(j.finishedAt as string),
     }));
-    const events = [...new Set(spans.flatMap((s) => [s.from, s.to]).concat(stats.timeline.map((p) => p.at)))].sort(
-      (a, b) => a - b,
-    );
+    const events = [
+      ...new Set(spans.flatMap((s) => [s.from, s.to]).concat(stats.timeline.map((p) => p.at))),
+    ].sort((a, b) => a - b);
     let busy = 0;
     let importSlotMs = 0;
     let atLeast18 = 0;
@@ -124,7 +126,10 @@ describe('register: 100 AMI jobs at once, throttled to the account’s 20 import
     expect((done.registration as { attempt: number }).attempt).toBe(2);
     const ec2 = makeEc2Client('us-east-1', stack.registration?.ec2Endpoint);
     const named = await ec2.send(
-      new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [`kiln-${body.jobId}`] }] }),
+      new DescribeImagesCommand({
+        Owners: ['self'],
+        Filters: [{ Name: 'name', Values: [`kiln-${body.jobId}`] }],
+      }),
     );
     expect(named.Images).toHaveLength(1);
     // The retry reused the first attempt's import (same ClientToken), so one import, one snapshot.
