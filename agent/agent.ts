@@ -11,11 +11,9 @@ import {
 import { planTransition, type TransitionRequest } from '../core/transitions';
 import { removeWorkDir, runScriptBuild, type ScriptBuildResult } from './builders/script';
 import { LogShipper } from './log-shipper';
-
-  AgentStatusReporter,
-
 import type {
   AgentJobStore,
+  AgentStatusReporter,
   ArtifactStore,
   JobQueue,
   QueueMessage,
