@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { JobQueue, QueueMessage } from '../agent/ports';
 import { ValidationError } from '../core/errors';
-import type { Job, Priority } from '../core/job';
+import { type Job, PRIORITIES, type Priority } from '../core/job';
 import { queueKey } from '../infra/definitions';
 import type { JobDispatcher } from '../lambdas/api/ports';
 
@@ -38,7 +38,7 @@ export class SqsDispatcher implements JobDispatcher {
   }
 }
 
-function toQueueMessage(queue: string, m: Message): QueueMessage | undefined {
+function toQueueMessage(queue: string, priority: Priority, m: Message): QueueMessage | undefined {
   if (!m.ReceiptHandle) return undefined;
   let jobId: unknown;
   try {
@@ -49,6 +49,7 @@ function toQueueMessage(queue: string, m: Message): QueueMessage | undefined {
   return {
     jobId: typeof jobId === 'string' ? jobId : '',
     queue,
+    priority,
     receipt: m.ReceiptHandle,
     receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? '1'),
   };
@@ -62,13 +63,13 @@ function toQueueMessage(queue: string, m: Message): QueueMessage | undefined {
 export class SqsJobQueue implements JobQueue {
   constructor(
     private readonly sqs: SQSClient,
-    /** Queue URLs in the order to prefer them. */
-    private readonly queueUrls: readonly string[],
+    /** The pool's queue of each priority class. */
+    private readonly queues: ReadonlyArray<{ priority: Priority; url: string }>,
     private readonly visibilitySeconds: number,
   ) {}
 
   private async receiveFrom(
-    url: string,
+    { url, priority }: { url: string; priority: Priority },
     waitSeconds: number,
     signal?: AbortSignal,
   ): Promise<QueueMessage | undefined> {
@@ -83,20 +84,25 @@ export class SqsJobQueue implements JobQueue {
       signal ? { abortSignal: signal } : {},
     );
     const [first] = out.Messages ?? [];
-    return first ? toQueueMessage(url, first) : undefined;
+    return first ? toQueueMessage(url, priority, first) : undefined;
   }
 
-  async receive(waitSeconds: number, signal?: AbortSignal): Promise<QueueMessage | undefined> {
-    for (const url of this.queueUrls) {
-      const m = await this.receiveFrom(url, 0, signal);
+  async receive(
+    waitSeconds: number,
+    signal?: AbortSignal,
+    order: readonly Priority[] = PRIORITIES,
+  ): Promise<QueueMessage | undefined> {
+    const ordered = order.flatMap((p) => this.queues.filter((q) => q.priority === p));
+    for (const queue of ordered) {
+      const m = await this.receiveFrom(queue, 0, signal);
       if (m) return m;
     }
     if (waitSeconds <= 0 || signal?.aborted) return undefined;
     return new Promise<QueueMessage | undefined>((resolve, reject) => {
       let settled = false;
-      let pending = this.queueUrls.length;
-      for (const url of this.queueUrls) {
-        this.receiveFrom(url, waitSeconds, signal).then(
+      let pending = ordered.length;
+      for (const queue of ordered) {
+        this.receiveFrom(queue, waitSeconds, signal).then(
           (m) => {
             pending -= 1;
             if (m && !settled) {

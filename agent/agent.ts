@@ -1,7 +1,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { ConflictError, LeaseLostError } from '../core/errors';
-import type { Job } from '../core/job';
+import type { Job, Priority } from '../core/job';
 import { decideDelivery, type LeasePolicy } from '../core/lease';
+import { type MinimumShares, priorityOrder, recordStart } from '../core/priority';
 import {
   artifactLocation,
   registrationExecutionName,
@@ -29,6 +30,8 @@ export interface AgentSettings extends LeasePolicy {
   workRoot: string;
   /** Concurrent jobs this agent runs. */
   slots: number;
+  /** Minimum share of starts per lower class under saturation (core/priority.ts). */
+  minimumShares: MinimumShares;
   /** Long-poll wait per receive. */
   pollSeconds: number;
   logFlushMs: number;
@@ -58,6 +61,9 @@ export interface AgentDeps {
 
 type StopReason = 'cancel' | 'shutdown' | 'lease-lost';
 
+/** Starts remembered for the fair-share order: enough for a 10% share to show, short enough to react. */
+const FAIR_SHARE_WINDOW = 20;
+
 /**
  * The build agent: takes jobs from its pool's queues, claims each with a lease, runs the build,
  * uploads the image and records the outcome. Every write is a compare-and-set on the lease, so
@@ -69,6 +75,8 @@ export class Agent {
   private readonly clock: () => Date;
   private loops: Promise<void>[] = [];
   private lastBusyAt: Date | undefined;
+  /** Classes of this agent's recent starts, for the fair-share order of its queues. */
+  private recentStarts: Priority[] = [];
   private statusTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: AgentDeps) {
@@ -127,7 +135,11 @@ export class Agent {
     while (!this.stopping.signal.aborted) {
       let message: QueueMessage | undefined;
       try {
-        message = await queue.receive(settings.pollSeconds, this.stopping.signal);
+        message = await queue.receive(
+          settings.pollSeconds,
+          this.stopping.signal,
+          priorityOrder(this.recentStarts, settings.minimumShares),
+        );
       } catch (error) {
         if (this.stopping.signal.aborted) break;
         logger.warn('receive failed; retrying', { slot, error: error as Error });
@@ -214,6 +226,7 @@ export class Agent {
       await queue.ack(message);
       return;
     }
+    this.recentStarts = recordStart(this.recentStarts, message.priority, FAIR_SHARE_WINDOW);
     await this.run(claimed, message);
   }
 

@@ -57,7 +57,11 @@ function main(): void {
     const agentId = env[ENV.agentId] || `${hostname()}-${process.pid}`;
     const metrics = makeMetrics('kiln-agent');
     agent = new Agent({
-      queue: new SqsJobQueue(clients.sqs, queueUrls as string[], settings.config.leaseSeconds),
+      queue: new SqsJobQueue(
+        clients.sqs,
+        PRIORITIES.map((priority, i) => ({ priority, url: queueUrls[i] as string })),
+        settings.config.leaseSeconds,
+      ),
       store: new DynamoJobStore({
         documents: clients.documents,
         tableName: settings.tableName,
@@ -68,6 +72,7 @@ function main(): void {
       settings: {
         agentId,
         pool: pool.name,
+        minimumShares: settings.config.priorityMinimumShares,
         maxAttempts: settings.config.maxAttempts,
         leaseSeconds: settings.config.leaseSeconds,
         heartbeatSeconds: settings.config.heartbeatSeconds,

@@ -1,4 +1,4 @@
-import type { Job } from '../core/job';
+import type { Job, Priority } from '../core/job';
 import type { RegistrationInput } from '../core/registration';
 import type { TransitionPlan } from '../core/transitions';
 
@@ -6,14 +6,20 @@ import type { TransitionPlan } from '../core/transitions';
 export interface QueueMessage {
   jobId: string;
   queue: string;
+  /** The priority class of the queue it came from. */
+  priority: Priority;
   receipt: string;
   receiveCount: number;
 }
 
 /** The agent's view of its pool's queues, highest priority first. */
 export interface JobQueue {
-  /** Waits up to `waitSeconds` for one message from any of the queues, preferring higher priority. */
-  receive(waitSeconds: number, signal?: AbortSignal): Promise<QueueMessage | undefined>;
+  /** Waits up to `waitSeconds` for one message from any of the queues, trying them in `order`. */
+  receive(
+    waitSeconds: number,
+    signal?: AbortSignal,
+    order?: readonly Priority[],
+  ): Promise<QueueMessage | undefined>;
   /** Keeps the message invisible to other agents for `seconds` more. */
   extend(message: QueueMessage, seconds: number): Promise<void>;
   /** Makes the message visible again at once, so another agent takes the job. */

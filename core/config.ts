@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigError } from './errors';
 import { ARCHITECTURES, type Architecture, PRIORITIES, type Priority } from './job';
+import { minimumSharesProblems } from './priority';
 
 const poolName = z
   .string()
@@ -63,10 +64,22 @@ export const KilnConfigSchema = z
     maxReceiveCount: z.number().int().min(2).max(1000).default(10),
     /** Concurrent EC2 import tasks this deployment runs per region (the account limit is 20). */
     importConcurrency: z.number().int().min(1).max(100).default(20),
+    /** Minimum share of starts of each lower priority class while the fleet is saturated. */
+    priorityMinimumShares: z
+      .strictObject({
+        normal: z.number().min(0).max(0.9).optional(),
+        low: z.number().min(0).max(0.9).optional(),
+      })
+      .default({ normal: 0.2, low: 0.1 }),
+    /** Auto rebuilds running at once across the fleet (they can swamp it otherwise). */
+    autoBuildCap: z.number().int().min(1).max(10_000).default(5),
     /** Register executions started per job before it is FAILED. */
     registerAttempts: z.number().int().min(1).max(10).default(3),
   })
   .superRefine((c, ctx) => {
+    for (const problem of minimumSharesProblems(c.priorityMinimumShares)) {
+      ctx.addIssue({ code: 'custom', path: ['priorityMinimumShares'], message: problem });
+    }
     if (c.heartbeatSeconds * 2 > c.leaseSeconds) {
       ctx.addIssue({
         code: 'custom',

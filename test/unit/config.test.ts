@@ -54,6 +54,8 @@ describe('parseConfig: defaults', () => {
       maxReceiveCount: 10,
       importConcurrency: 20,
       registerAttempts: 3,
+      priorityMinimumShares: { normal: 0.2, low: 0.1 },
+      autoBuildCap: 5,
     });
   });
 
