@@ -11,6 +11,8 @@ export interface RuntimeSettings {
   tableName: string;
   bucketName: string;
   queueUrls: QueueUrls;
+  /** Semaphores (auto-build cap); absent where the deployment has none. */
+  slotsTableName?: string;
 }
 
 function parseJsonObject(name: string, raw: string | undefined, problems: string[]): unknown {
@@ -50,7 +52,14 @@ export function readRuntimeSettings(env: NodeJS.ProcessEnv): RuntimeSettings {
     problems.push(`${ENV.queueUrls} must be a JSON object of "pool/priority" → queue URL`);
   }
   if (problems.length > 0 || !config || !tableName || !bucketName) throw new ConfigError(problems);
-  return { config, tableName, bucketName, queueUrls: queueUrls as QueueUrls };
+  const slotsTableName = env[ENV.slotsTableName];
+  return {
+    config,
+    tableName,
+    bucketName,
+    queueUrls: queueUrls as QueueUrls,
+    ...(slotsTableName ? { slotsTableName } : {}),
+  };
 }
 
 export function clientsFromEnv(env: NodeJS.ProcessEnv): AwsClients {

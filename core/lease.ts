@@ -75,13 +75,19 @@ export interface SweepPolicy extends LeasePolicy {
   leaseGraceSeconds: number;
 }
 
-export type SweepDecision = { action: 'none' } | { action: 'dispatch' } | DeliveryDecision;
+export type SweepDecision =
+  | { action: 'none' }
+  | { action: 'dispatch' }
+  /** An auto rebuild waits for a fleet-wide slot; the auto gate admits it (lambdas/gate). */
+  | { action: 'admit' }
+  | DeliveryDecision;
 
 /** The sweeper's safety net for jobs whose message was never sent or whose agent vanished. */
 export function decideSweep(job: Job, now: Date, policy: SweepPolicy): SweepDecision {
   if (job.status === 'QUEUED') {
     if (job.cancelRequested) return { action: 'cancel', reason: 'cancel requested' };
     if (job.dispatchedAt) return { action: 'none' };
+    if (job.buildType === 'auto') return { action: 'admit' };
     const age = now.getTime() - Date.parse(job.updatedAt);
     return age >= policy.dispatchGraceSeconds * 1000 ? { action: 'dispatch' } : { action: 'none' };
   }

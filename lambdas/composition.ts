@@ -6,12 +6,14 @@
 
 import type { AwsClients } from '../adapters/clients';
 import { DynamoJobStore } from '../adapters/dynamodb-job-store';
+import { DynamoSemaphore } from '../adapters/dynamodb-semaphore';
 import { clientsFromEnv, type RuntimeSettings, readRuntimeSettings } from '../adapters/runtime-settings';
 import { S3ArtifactStore } from '../adapters/s3-artifacts';
 import { SqsDispatcher } from '../adapters/sqs-queues';
 import { makeApiHandlers } from './api/handlers';
 import type { JobDispatcher } from './api/ports';
 import { JobService } from './api/service';
+import { type AutoGateDeps, admit } from './gate/auto-gate';
 import { makeLogger, makeMetrics } from './observability';
 
 export interface ApiBuildOptions {
@@ -25,23 +27,35 @@ export interface ApiBuildOptions {
 export { clientsFromEnv, readRuntimeSettings };
 
 export function buildStores(settings: RuntimeSettings, clients: AwsClients) {
+  const store = new DynamoJobStore({
+    documents: clients.documents,
+    tableName: settings.tableName,
+    recordRetentionDays: settings.config.jobRecordRetentionDays,
+  });
+  const dispatcher = new SqsDispatcher(clients.sqs, settings.queueUrls);
+  const autoGate: AutoGateDeps | undefined = settings.slotsTableName
+    ? {
+        store,
+        dispatcher,
+        semaphore: new DynamoSemaphore(clients.documents, settings.slotsTableName),
+        cap: settings.config.autoBuildCap,
+      }
+    : undefined;
   return {
-    store: new DynamoJobStore({
-      documents: clients.documents,
-      tableName: settings.tableName,
-      recordRetentionDays: settings.config.jobRecordRetentionDays,
-    }),
+    store,
     artifacts: new S3ArtifactStore(clients.s3, settings.bucketName),
-    dispatcher: new SqsDispatcher(clients.sqs, settings.queueUrls),
+    dispatcher,
+    ...(autoGate ? { autoGate } : {}),
   };
 }
 
 export function buildApi(options: ApiBuildOptions) {
-  const { store, artifacts, dispatcher } = buildStores(options.settings, options.clients);
+  const { store, artifacts, dispatcher, autoGate } = buildStores(options.settings, options.clients);
   const logger = makeLogger('kiln-api');
   const service = new JobService({
     store,
     dispatcher: options.wrapDispatcher ? options.wrapDispatcher(dispatcher) : dispatcher,
+    ...(autoGate ? { admission: { admit: (job, now) => admit(autoGate, job, now) } } : {}),
     logs: artifacts,
     links: artifacts,
     config: options.settings.config,

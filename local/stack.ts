@@ -101,6 +101,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     tableName: resources.tableName,
     bucketName: resources.bucketName,
     queueUrls: resources.queueUrls,
+    slotsTableName: resources.slotsTableName,
   };
 
   const handlers = buildApi({
@@ -120,7 +121,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     onHandlerError: (error, route) => log(`handler ${route} failed: ${String(error)}`),
   });
 
-  const { store, dispatcher } = buildStores(settings, clients);
+  const { store, dispatcher, autoGate } = buildStores(settings, clients);
   const registration =
     options.registration === false
       ? undefined
@@ -172,6 +173,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         dispatcher,
         policy: config,
         maxJobsPerStatus: 1000,
+        ...(autoGate ? { autoGate } : {}),
         ...(registrations
           ? {
               registration: {

@@ -18,6 +18,8 @@ export interface JobServiceDeps {
   links: ArtifactLinks;
   config: Pick<KilnConfig, 'pools' | 'admins' | 'defaultTimeoutSeconds'>;
   clock: () => Date;
+  /** Admits auto rebuilds under the fleet-wide cap; without it they are dispatched like any job. */
+  admission?: { admit(job: Job, now: Date): Promise<boolean> };
   /** Reports a failed enqueue; the job stays recorded and the sweeper sends it later. */
   onDispatchError?: (jobId: string, error: unknown) => void;
 }
@@ -111,8 +113,13 @@ export class JobService {
       return { job: jobView(result.job), replayed: true };
     }
     try {
-      await this.deps.dispatcher.dispatch(job);
-      await this.deps.store.markDispatched(job.jobId, this.deps.clock());
+      if (job.buildType === 'auto' && this.deps.admission) {
+        // Over the cap it waits undispatched; the gate admits it when a slot frees.
+        await this.deps.admission.admit(job, this.deps.clock());
+      } else {
+        await this.deps.dispatcher.dispatch(job);
+        await this.deps.store.markDispatched(job.jobId, this.deps.clock());
+      }
     } catch (error) {
       // The job is durably QUEUED without `dispatchedAt`; the sweeper enqueues it.
       this.deps.onDispatchError?.(job.jobId, error);

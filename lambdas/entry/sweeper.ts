@@ -11,7 +11,7 @@ import { sweep } from '../sweeper/sweep';
 
 const settings = readRuntimeSettings(process.env);
 const clients = clientsFromEnv(process.env);
-const { store, dispatcher } = buildStores(settings, clients);
+const { store, dispatcher, autoGate } = buildStores(settings, clients);
 const region = process.env.AWS_REGION ?? 'us-east-1';
 const registerArn = process.env[ENV.registerStateMachineArn];
 const slotsTable = process.env[ENV.slotsTableName];
@@ -32,6 +32,7 @@ export const handler = middy()
         dispatcher,
         policy: settings.config,
         maxJobsPerStatus: 1000,
+        ...(autoGate ? { autoGate } : {}),
         ...(registrations
           ? {
               registration: {

@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoSemaphore, holdersOf } from '../../adapters/dynamodb-semaphore';
 import type { ExecutionStatus } from '../../core/registration';
 
 export interface SlotReaperDeps {
@@ -8,9 +9,9 @@ export interface SlotReaperDeps {
   statusOf: (executionArn: string) => Promise<ExecutionStatus>;
 }
 
-/** Holders are attributes named by the holding execution's ARN (see infra/register/workflow.ts). */
-function holdersOf(item: Record<string, unknown>): string[] {
-  return Object.keys(item).filter((k) => k.startsWith('arn:') && k.includes(':execution:'));
+/** Import-slot holders are attributes named by the holding execution's ARN (infra/register/workflow.ts). */
+function executionHolders(item: Record<string, unknown>): string[] {
+  return holdersOf(item).filter((k) => k.startsWith('arn:') && k.includes(':execution:'));
 }
 
 /**
@@ -23,7 +24,7 @@ export async function reapSlots(deps: SlotReaperDeps, semaphore: string): Promis
   );
   if (!out.Item) return [];
   const reclaimed: string[] = [];
-  for (const holder of holdersOf(out.Item)) {
+  for (const holder of executionHolders(out.Item)) {
     const status = await deps.statusOf(holder);
     if (status === 'RUNNING' || status === 'PENDING_REDRIVE') continue;
     try {
@@ -47,13 +48,6 @@ export async function reapSlots(deps: SlotReaperDeps, semaphore: string): Promis
 }
 
 /** Current holders and count, for tests and the pools view. */
-export async function readSemaphore(
-  documents: DynamoDBDocumentClient,
-  tableName: string,
-  semaphore: string,
-): Promise<{ count: number; holders: string[] }> {
-  const out = await documents.send(
-    new GetCommand({ TableName: tableName, Key: { name: semaphore }, ConsistentRead: true }),
-  );
-  return { count: Number(out.Item?.holderCount ?? 0), holders: out.Item ? holdersOf(out.Item) : [] };
+export function readSemaphore(documents: DynamoDBDocumentClient, tableName: string, semaphore: string) {
+  return new DynamoSemaphore(documents, tableName).read(semaphore);
 }

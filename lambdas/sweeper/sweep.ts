@@ -13,6 +13,7 @@ import {
 } from '../../core/registration';
 import { planTransition } from '../../core/transitions';
 import type { JobDispatcher } from '../api/ports';
+import { type AutoGateDeps, runAutoGate } from '../gate/auto-gate';
 
 export type SweeperStore = Pick<
   DynamoJobStore,
@@ -34,6 +35,8 @@ export interface SweepDeps {
   maxJobsPerStatus: number;
   /** Absent where no register workflow is deployed. */
   registration?: RegistrationRecovery;
+  /** Admits waiting auto rebuilds and frees finished ones' slots; absent where there is no cap. */
+  autoGate?: AutoGateDeps;
 }
 
 export interface SweepReport {
@@ -42,6 +45,7 @@ export interface SweepReport {
   failed: string[];
   cancelled: string[];
   registrationsRestarted: string[];
+  autoAdmitted: string[];
   /** Jobs another writer changed while the sweeper looked at them. */
   skipped: number;
 }
@@ -59,6 +63,7 @@ export async function sweep(deps: SweepDeps, now: Date): Promise<SweepReport> {
     failed: [],
     cancelled: [],
     registrationsRestarted: [],
+    autoAdmitted: [],
     skipped: 0,
   };
   for (const status of SWEPT) {
@@ -107,6 +112,7 @@ export async function sweep(deps: SweepDeps, now: Date): Promise<SweepReport> {
     } while (nextToken && seen < deps.maxJobsPerStatus);
   }
   if (deps.registration) await sweepRegistrations(deps, deps.registration, now, report);
+  if (deps.autoGate) report.autoAdmitted.push(...(await runAutoGate(deps.autoGate, now)).admitted);
   return report;
 }
 
