@@ -2,6 +2,7 @@
  * The one place AWS SDK clients are built, for Lambdas, the agent and the local stack alike, so
  * that the emulator-specific settings live next to each other and nowhere else.
  */
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -107,6 +108,15 @@ export function makeSfnClient(region: string, endpoint?: string): SFNClient {
 /** EC2 client for one region (the register workflow's copies and retention work per region). */
 export function makeEc2Client(region: string, endpoint?: string): EC2Client {
   return new EC2Client({
+    region,
+    maxAttempts: MAX_ATTEMPTS,
+    ...(endpoint ? { endpoint, credentials: { ...LOCAL_CREDENTIALS } } : {}),
+  });
+}
+
+/** Auto Scaling client (the fleet scaler; an agent's scale-in protection and lifecycle actions). */
+export function makeAutoScalingClient(region: string, endpoint?: string): AutoScalingClient {
+  return new AutoScalingClient({
     region,
     maxAttempts: MAX_ATTEMPTS,
     ...(endpoint ? { endpoint, credentials: { ...LOCAL_CREDENTIALS } } : {}),

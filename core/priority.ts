@@ -21,7 +21,9 @@ export function priorityOrder(recentStarts: readonly Priority[], minimums: Minim
   const deficits = PRIORITIES.flatMap((p) => {
     if (p === 'high') return [];
     const minimum = minimums[p] ?? 0;
-    if (minimum <= 0 || total === 0) return [];
+    // A share means something only once the window could hold one start of this class at its
+    // minimum: before that, plain priority (a fresh agent starts with the highest class).
+    if (minimum <= 0 || total < Math.ceil(1 / minimum)) return [];
     // The share this class would have if the next start went elsewhere: acting before it drops
     // below the minimum is what keeps it at or above the minimum.
     const share = recentStarts.filter((s) => s === p).length / (total + 1);

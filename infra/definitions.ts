@@ -128,4 +128,42 @@ export const ENV = {
   s3Endpoint: 'KILN_S3_ENDPOINT',
   sfnEndpoint: 'KILN_SFN_ENDPOINT',
   ec2Endpoint: 'KILN_EC2_ENDPOINT',
+  /** Fleet scaling (issue 6): the agents table; defaults to agentsTableName(prefix). */
+  agentsTableName: 'KILN_AGENTS_TABLE_NAME',
+  /** Agent only: its Auto Scaling group; set, the agent holds scale-in protection and honours lifecycle hooks. */
+  autoScalingGroup: 'KILN_AUTOSCALING_GROUP',
+  /** Scaler only: JSON object pool → Auto Scaling group name. */
+  autoScalingGroups: 'KILN_AUTOSCALING_GROUPS',
+  /** Scaler only: JSON of Partial<ScalingSettings> (core/scaling.ts) for every pool. */
+  scalingSettings: 'KILN_SCALING_SETTINGS',
+  /** Agent only: how often the lifecycle watcher reads instance metadata (ms). */
+  lifecyclePollMs: 'KILN_LIFECYCLE_POLL_MS',
+  /** Optional endpoint overrides (local mode): Auto Scaling, EC2 for the scaler, instance metadata. */
+  autoScalingEndpoint: 'KILN_AUTOSCALING_ENDPOINT',
+  imdsEndpoint: 'KILN_IMDS_ENDPOINT',
 } as const;
+
+// ── Fleet scaling (issue 6): agent status records, group and lifecycle hook names ──────────────
+
+/**
+ * Agent status records, one per agent (instance), read by the fleet scaler: busy slots, last busy
+ * time, last report (heartbeat), recent claims. Keyed by pool so the scaler reads one partition
+ * per pool and an agent's IAM policy can be limited to its own pool's partition.
+ */
+export const AGENTS_TABLE = {
+  partitionKey: { name: 'pool', type: 'S' },
+  sortKey: { name: 'agentId', type: 'S' },
+  timeToLiveAttribute: 'expiresAtEpoch',
+} as const satisfies Pick<TableDefinition, 'partitionKey' | 'timeToLiveAttribute'> & { sortKey: KeyAttribute };
+
+export function agentsTableName(prefix: string): string {
+  return `${prefix}-agents`;
+}
+
+/** The Auto Scaling group of a pool. */
+export function autoScalingGroupName(prefix: string, pool: string): string {
+  return `${prefix}-${pool}`;
+}
+
+/** The termination lifecycle hook on every pool's group: the agent hands its jobs back, then completes it. */
+export const TERMINATION_HOOK_NAME = 'kiln-hand-back';

@@ -41,6 +41,11 @@ describe('priorityOrder', () => {
     expect(priorityOrder(recent, DEFAULT_MINIMUM_SHARES)).toEqual(order);
   });
 
+  it('a short history is plain priority: a fresh agent starts with the highest class', () => {
+    expect(priorityOrder(repeat('high', 4), DEFAULT_MINIMUM_SHARES)).toEqual(['high', 'normal', 'low']);
+    expect(priorityOrder(repeat('high', 5), DEFAULT_MINIMUM_SHARES)).toEqual(['normal', 'high', 'low']);
+  });
+
   it('a zero minimum never jumps the queue', () => {
     expect(priorityOrder(repeat('high', 10), { normal: 0, low: 0 })).toEqual(['high', 'normal', 'low']);
   });
