@@ -115,6 +115,8 @@ const SubmitJobObject = z.strictObject({
   priority: z.enum(PRIORITIES).default('normal'),
   arch: z.enum(ARCHITECTURES),
   pool: z.string().min(1).max(64).optional(),
+  /** Run on a pool of the other architecture, under emulation, when no native pool fits (~13x slower). */
+  allowEmulation: z.boolean().optional(),
   recipe: RecipeSchema,
   format: z.enum(IMAGE_FORMATS),
   targets: z.array(AmiTargetSchema).max(LIMITS.maxTargets).optional(),

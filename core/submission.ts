@@ -13,7 +13,7 @@ export function resolvePool(spec: JobSpec, config: Pick<KilnConfig, 'pools'>): P
   if (spec.pool !== undefined) {
     const pool = config.pools.find((p) => p.name === spec.pool);
     if (!pool) throw new ValidationError(`pool: no pool named "${spec.pool}"; the pools are ${describe()}`);
-    if (pool.arch !== spec.arch) {
+    if (pool.arch !== spec.arch && !spec.allowEmulation) {
       throw new ValidationError(
         `pool: "${pool.name}" runs ${pool.arch}, the job is ${spec.arch}; the pools are ${describe()}`,
       );
@@ -25,7 +25,9 @@ export function resolvePool(spec: JobSpec, config: Pick<KilnConfig, 'pools'>): P
     }
     return pool;
   }
-  const candidates = config.pools.filter((p) => p.arch === spec.arch && matchesLabels(p));
+  const native = config.pools.filter((p) => p.arch === spec.arch && matchesLabels(p));
+  // Emulation only when asked for and only when no native pool fits: it is an order of magnitude slower.
+  const candidates = native.length > 0 || !spec.allowEmulation ? native : config.pools.filter(matchesLabels);
   const [first] = candidates;
   if (!first) {
     throw new ValidationError(

@@ -19,7 +19,7 @@ const POOL_LIST = 'x86-general (x86_64), x86-gpu (x86_64), arm-general (aarch64)
 
 function spec(
   arch: JobSpec['arch'],
-  extra: { pool?: string; labels?: Record<string, string> } = {},
+  extra: { pool?: string; labels?: Record<string, string>; allowEmulation?: boolean } = {},
 ): JobSpec {
   return parseJobSpec({
     arch,
@@ -51,6 +51,33 @@ describe('resolvePool: a job it can place', () => {
     const chosen = resolvePool(s, CONFIG);
     expect(chosen.name).toBe(expected);
     expect(chosen).toBe(POOLS.find((p) => p.name === expected));
+  });
+
+  it.each([
+    [
+      'a native pool still wins when emulation is allowed',
+      spec('aarch64', { allowEmulation: true }),
+      'arm-general',
+    ],
+    [
+      'an x86_64 pool, under emulation, when asked for and no aarch64 pool fits',
+      spec('aarch64', { allowEmulation: true, labels: { gpu: 'true' } }),
+      'x86-gpu',
+    ],
+    [
+      'a named pool of the other arch, when emulation is allowed',
+      spec('aarch64', { pool: 'x86-general', allowEmulation: true }),
+      'x86-general',
+    ],
+  ])('emulation: %s', (_what, s, expected) => {
+    expect(resolvePool(s, CONFIG).name).toBe(expected);
+  });
+
+  it('never places an aarch64 job on an x86_64 pool without allowEmulation', () => {
+    expect(() => resolvePool(spec('aarch64', { labels: { gpu: 'true' } }), CONFIG)).toThrow(ValidationError);
+    expect(() => resolvePool(spec('aarch64', { pool: 'x86-general' }), CONFIG)).toThrow(
+      /runs x86_64, the job is aarch64/,
+    );
   });
 
   it('picks the first matching pool in config order', () => {
