@@ -5,6 +5,7 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -14,6 +15,7 @@ export interface Endpoints {
   dynamodb?: string;
   sqs?: string;
   s3?: string;
+  events?: string;
 }
 
 export interface AwsClients {
@@ -21,6 +23,7 @@ export interface AwsClients {
   documents: DynamoDBDocumentClient;
   sqs: SQSClient;
   s3: S3Client;
+  events: EventBridgeClient;
 }
 
 export interface StaticCredentials {
@@ -86,7 +89,8 @@ export function makeClients(opts: MakeClientsOptions): AwsClients {
       : {}),
   });
 
-  return { dynamodb, documents, sqs, s3 };
+  const events = new EventBridgeClient(common(endpoints.events));
+  return { dynamodb, documents, sqs, s3, events };
 }
 
 /** Releases the clients' keep-alive sockets so a process (or an emulator shutdown) is not held open. */
@@ -94,6 +98,7 @@ export function destroyClients(clients: AwsClients): void {
   clients.dynamodb.destroy();
   clients.sqs.destroy();
   clients.s3.destroy();
+  clients.events.destroy();
 }
 
 /** Step Functions client (the agent and sweeper start and inspect register executions). */

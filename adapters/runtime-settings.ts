@@ -4,6 +4,8 @@ import { type KilnConfig, parseConfig } from '../core/config';
 import { ConfigError, isKilnError } from '../core/errors';
 import { ENV } from '../infra/definitions';
 import { type AwsClients, makeClients } from './clients';
+import { DynamoJobStore } from './dynamodb-job-store';
+import { EventBridgePublisher, PublishingJobStore } from './job-events';
 import type { QueueUrls } from './sqs-queues';
 
 export interface RuntimeSettings {
@@ -13,6 +15,8 @@ export interface RuntimeSettings {
   queueUrls: QueueUrls;
   /** Semaphores (auto-build cap); absent where the deployment has none. */
   slotsTableName?: string;
+  /** Where job events go; absent = none are published. */
+  eventBusName?: string;
 }
 
 function parseJsonObject(name: string, raw: string | undefined, problems: string[]): unknown {
@@ -53,12 +57,14 @@ export function readRuntimeSettings(env: NodeJS.ProcessEnv): RuntimeSettings {
   }
   if (problems.length > 0 || !config || !tableName || !bucketName) throw new ConfigError(problems);
   const slotsTableName = env[ENV.slotsTableName];
+  const eventBusName = env[ENV.eventBusName];
   return {
     config,
     tableName,
     bucketName,
     queueUrls: queueUrls as QueueUrls,
     ...(slotsTableName ? { slotsTableName } : {}),
+    ...(eventBusName ? { eventBusName } : {}),
   };
 }
 
@@ -67,6 +73,27 @@ export function clientsFromEnv(env: NodeJS.ProcessEnv): AwsClients {
     ...(env[ENV.dynamodbEndpoint] ? { dynamodb: env[ENV.dynamodbEndpoint] } : {}),
     ...(env[ENV.sqsEndpoint] ? { sqs: env[ENV.sqsEndpoint] } : {}),
     ...(env[ENV.s3Endpoint] ? { s3: env[ENV.s3Endpoint] } : {}),
+    ...(env[ENV.eventsEndpoint] ? { events: env[ENV.eventsEndpoint] } : {}),
   };
   return makeClients({ region: env.AWS_REGION ?? 'us-east-1', endpoints });
+}
+
+/** The jobs table of an entry point: announcing every transition when the deployment has a bus. */
+export function jobStoreFor(
+  settings: RuntimeSettings,
+  clients: AwsClients,
+  onPublishError?: (jobId: string, error: unknown) => void,
+): DynamoJobStore {
+  const options = {
+    documents: clients.documents,
+    tableName: settings.tableName,
+    recordRetentionDays: settings.config.jobRecordRetentionDays,
+  };
+  return settings.eventBusName
+    ? new PublishingJobStore(
+        options,
+        new EventBridgePublisher(clients.events, settings.eventBusName),
+        onPublishError,
+      )
+    : new DynamoJobStore(options);
 }

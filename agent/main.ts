@@ -5,17 +5,20 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { makeSfnClient } from '../adapters/clients';
-import { DynamoJobStore } from '../adapters/dynamodb-job-store';
-import { clientsFromEnv, readRuntimeSettings } from '../adapters/runtime-settings';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoAgentStatus } from '../adapters/agent-status';
+import { OwnInstanceScaling } from '../adapters/autoscaling';
+import { makeAutoScalingClient, makeSfnClient } from '../adapters/clients';
+import { clientsFromEnv, jobStoreFor, readRuntimeSettings } from '../adapters/runtime-settings';
 import { S3ArtifactStore } from '../adapters/s3-artifacts';
 import { SqsJobQueue } from '../adapters/sqs-queues';
 import { SfnRegistrations } from '../adapters/step-functions';
 import { ConfigError, isKilnError } from '../core/errors';
 import { PRIORITIES } from '../core/job';
-import { ENV, queueKey } from '../infra/definitions';
+import { agentsTableName, ENV, queueKey, TERMINATION_HOOK_NAME } from '../infra/definitions';
 import { METRIC, MetricUnit, makeLogger, makeMetrics } from '../lambdas/observability';
 import { Agent } from './agent';
+import { Imdsv2, type LifecycleLog, LifecycleWatcher } from './lifecycle';
 import type { Registrar } from './ports';
 
 function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
@@ -31,10 +34,51 @@ function registrarFor(stateMachineArn: string, region: string, endpoint: string 
   return { homeRegion: region, start: (name, input) => registrations.start(name, input) };
 }
 
+/**
+ * The agent's part in fleet scaling: its status record for the scaler and, when it runs in an
+ * Auto Scaling group, its own instance's scale-in protection and termination lifecycle hook.
+ */
+function fleetMembership(
+  env: NodeJS.ProcessEnv,
+  prefix: string,
+  agentId: string,
+  region: string,
+  documents: DynamoDBDocumentClient,
+  log: LifecycleLog,
+) {
+  const groupName = env[ENV.autoScalingGroup];
+  const instance = groupName
+    ? new OwnInstanceScaling(
+        makeAutoScalingClient(region, env[ENV.autoScalingEndpoint] || undefined),
+        groupName,
+        agentId,
+        TERMINATION_HOOK_NAME,
+      )
+    : undefined;
+  const status = new DynamoAgentStatus({
+    documents,
+    tableName: env[ENV.agentsTableName] || agentsTableName(prefix),
+    ...(instance
+      ? {
+          protection: instance,
+          onProtectionError: (error: unknown, wanted: boolean) =>
+            log.warn('changing scale-in protection failed', { protect: wanted, error: String(error) }),
+        }
+      : {}),
+  });
+  return { status, instance };
+}
+
 function main(): void {
   const env = process.env;
   const logger = makeLogger('kiln-agent');
+  const log: LifecycleLog = {
+    info: (message, extra) => logger.info(message, { ...extra }),
+    warn: (message, extra) => logger.warn(message, { ...extra }),
+  };
   let agent: Agent;
+  let fleet: ReturnType<typeof fleetMembership>;
+  let lifecyclePollMs: number;
   try {
     const settings = readRuntimeSettings(env);
     const problems: string[] = [];
@@ -49,6 +93,7 @@ function main(): void {
     if (queueUrls.some((u) => !u)) problems.push(`${ENV.queueUrls} lacks a queue of pool "${poolName}"`);
     const pollSeconds = intFrom(env, 'KILN_POLL_SECONDS', 20, problems);
     const logFlushMs = intFrom(env, 'KILN_LOG_FLUSH_MS', 1000, problems);
+    lifecyclePollMs = intFrom(env, ENV.lifecyclePollMs, 5000, problems);
     if (problems.length > 0 || !pool) throw new ConfigError(problems);
 
     const clients = clientsFromEnv(env);
@@ -56,17 +101,17 @@ function main(): void {
     const registerArn = env[ENV.registerStateMachineArn];
     const agentId = env[ENV.agentId] || `${hostname()}-${process.pid}`;
     const metrics = makeMetrics('kiln-agent');
+    fleet = fleetMembership(env, settings.config.prefix, agentId, region, clients.documents, log);
     agent = new Agent({
+      status: fleet.status,
       queue: new SqsJobQueue(
         clients.sqs,
         PRIORITIES.map((priority, i) => ({ priority, url: queueUrls[i] as string })),
         settings.config.leaseSeconds,
       ),
-      store: new DynamoJobStore({
-        documents: clients.documents,
-        tableName: settings.tableName,
-        recordRetentionDays: settings.config.jobRecordRetentionDays,
-      }),
+      store: jobStoreFor(settings, clients, (jobId, error) =>
+        logger.warn('job event not published', { jobId, error: error as Error }),
+      ),
       artifacts: new S3ArtifactStore(clients.s3, settings.bucketName),
       ...(registerArn ? { registrar: registrarFor(registerArn, region, env[ENV.sfnEndpoint]) } : {}),
       settings: {
@@ -110,13 +155,40 @@ function main(): void {
     process.stderr.write(`kiln-agent: ${isKilnError(error) ? error.message : String(error)}\n`);
     process.exit(2);
   }
-  agent.start();
   let stopping = false;
+  let stopped: Promise<void> | undefined;
+  const stopAgent = () => {
+    stopped ??= agent.stop();
+    return stopped;
+  };
+  let keepAlive: NodeJS.Timeout | undefined;
+  const watcher = fleet.instance
+    ? new LifecycleWatcher({
+        metadata: new Imdsv2(env[ENV.imdsEndpoint] ? { endpoint: env[ENV.imdsEndpoint] } : {}),
+        actions: fleet.instance,
+        handBack: (notice) => {
+          logger.info('instance going away: handing running jobs back', { notice, jobs: agent.activeJobs });
+          // Stay up, taking no work, until the instance stops us: under systemd an exit would
+          // only restart the agent on an instance that is going away.
+          keepAlive ??= setInterval(() => undefined, 3_600_000);
+          return stopAgent();
+        },
+        pollMs: lifecyclePollMs,
+        log,
+      })
+    : undefined;
+  // A restarted agent on an instance already going away must not take a job first.
+  void (watcher ? watcher.poll().catch(() => undefined) : Promise.resolve(undefined)).then((notice) => {
+    if (!notice && !stopping) agent.start();
+    watcher?.start();
+  });
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    watcher?.stop();
+    if (keepAlive) clearInterval(keepAlive);
     logger.info('stopping: handing running jobs back', { signal, jobs: agent.activeJobs });
-    agent.stop().then(
+    stopAgent().then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error('stop failed', { error: error as Error });

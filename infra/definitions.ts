@@ -127,6 +127,9 @@ export const ENV = {
   sqsEndpoint: 'KILN_SQS_ENDPOINT',
   s3Endpoint: 'KILN_S3_ENDPOINT',
   sfnEndpoint: 'KILN_SFN_ENDPOINT',
+  eventsEndpoint: 'KILN_EVENTS_ENDPOINT',
+  /** The EventBridge bus job events go to; absent = no events. */
+  eventBusName: 'KILN_EVENT_BUS_NAME',
   ec2Endpoint: 'KILN_EC2_ENDPOINT',
   /** Fleet scaling (issue 6): the agents table; defaults to agentsTableName(prefix). */
   agentsTableName: 'KILN_AGENTS_TABLE_NAME',
@@ -154,7 +157,9 @@ export const AGENTS_TABLE = {
   partitionKey: { name: 'pool', type: 'S' },
   sortKey: { name: 'agentId', type: 'S' },
   timeToLiveAttribute: 'expiresAtEpoch',
-} as const satisfies Pick<TableDefinition, 'partitionKey' | 'timeToLiveAttribute'> & { sortKey: KeyAttribute };
+} as const satisfies Pick<TableDefinition, 'partitionKey' | 'timeToLiveAttribute'> & {
+  sortKey: KeyAttribute;
+};
 
 export function agentsTableName(prefix: string): string {
   return `${prefix}-agents`;

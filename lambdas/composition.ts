@@ -5,9 +5,13 @@
  */
 
 import type { AwsClients } from '../adapters/clients';
-import { DynamoJobStore } from '../adapters/dynamodb-job-store';
 import { DynamoSemaphore } from '../adapters/dynamodb-semaphore';
-import { clientsFromEnv, type RuntimeSettings, readRuntimeSettings } from '../adapters/runtime-settings';
+import {
+  clientsFromEnv,
+  jobStoreFor,
+  type RuntimeSettings,
+  readRuntimeSettings,
+} from '../adapters/runtime-settings';
 import { S3ArtifactStore } from '../adapters/s3-artifacts';
 import { SqsDispatcher } from '../adapters/sqs-queues';
 import { makeApiHandlers } from './api/handlers';
@@ -27,11 +31,7 @@ export interface ApiBuildOptions {
 export { clientsFromEnv, readRuntimeSettings };
 
 export function buildStores(settings: RuntimeSettings, clients: AwsClients) {
-  const store = new DynamoJobStore({
-    documents: clients.documents,
-    tableName: settings.tableName,
-    recordRetentionDays: settings.config.jobRecordRetentionDays,
-  });
+  const store = jobStoreFor(settings, clients);
   const dispatcher = new SqsDispatcher(clients.sqs, settings.queueUrls);
   const autoGate: AutoGateDeps | undefined = settings.slotsTableName
     ? {

@@ -18,7 +18,7 @@ export const LOCAL_REGION = 'us-east-1';
 const HOST = '127.0.0.1';
 
 export interface RunningEmulators {
-  endpoints: Required<Endpoints>;
+  endpoints: Required<Pick<Endpoints, 'dynamodb' | 'sqs' | 's3'>>;
   stop(): Promise<void>;
 }
 

@@ -11,14 +11,18 @@ import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs
 import { destroyClients, LOCAL_CREDENTIALS, makeClients, makeSfnClient } from '../adapters/clients';
 import type { RuntimeSettings } from '../adapters/runtime-settings';
 import { SfnRegistrations } from '../adapters/step-functions';
+import { holdsAutoSlot } from '../core/admission';
 import { type KilnConfig, type KilnConfigInput, parseConfig } from '../core/config';
+import type { JobEvent } from '../core/events';
 import { ENV, IMPORT_SLOTS } from '../infra/definitions';
 import type { JobDispatcher } from '../lambdas/api/ports';
 import { buildApi, buildStores } from '../lambdas/composition';
 import { failDeadLetteredJob } from '../lambdas/dlq/dead-letters';
+import { runAutoGate } from '../lambdas/gate/auto-gate';
 import { reapSlots } from '../lambdas/register/reaper';
 import { sweep } from '../lambdas/sweeper/sweep';
 import { LOCAL_REGION, startEmulators } from './emulators';
+import { type LocalEventBus, startLocalEventBus } from './event-bus';
 import { LocalFleet } from './fleet';
 import { startHttpServer } from './http-server';
 import { type LocalRegistration, type LocalRegistrationOptions, startLocalRegistration } from './register';
@@ -65,7 +69,17 @@ export interface LocalState {
   tokens: Record<LocalPrincipal, string>;
   principals: typeof LOCAL_PRINCIPALS;
   region: string;
-  endpoints: { api: string; dynamodb: string; sqs: string; s3: string; stepfunctions?: string; ec2?: string };
+  endpoints: {
+    api: string;
+    dynamodb: string;
+    sqs: string;
+    s3: string;
+    events: string;
+    stepfunctions?: string;
+    ec2?: string;
+  };
+  /** The bus every job transition is published to. */
+  eventBusName: string;
   /** Emulator credentials (not secrets: the emulators accept only these). */
   credentials: { accessKeyId: string; secretAccessKey: string };
   tableName: string;
@@ -82,6 +96,8 @@ export interface LocalStack {
   fleet: LocalFleet;
   stateDir: string;
   registration?: LocalRegistration;
+  /** Local EventBridge: every job event, and in-process subscriptions. */
+  events: LocalEventBus;
   /** Runs one sweep now (tests use it instead of waiting for the timer). */
   sweepNow(): Promise<void>;
   stop(): Promise<void>;
@@ -94,7 +110,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const log = options.log ?? (() => undefined);
 
   const emulators = await startEmulators({ dataDir: join(stateDir, 'data') });
-  const clients = makeClients({ region: LOCAL_REGION, endpoints: emulators.endpoints });
+  const events = await startLocalEventBus(`${config.prefix}-job-events`);
+  const clients = makeClients({
+    region: LOCAL_REGION,
+    endpoints: { ...emulators.endpoints, events: events.url },
+  });
   const resources = await createResources(clients, config);
   const settings: RuntimeSettings = {
     config,
@@ -102,6 +122,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     bucketName: resources.bucketName,
     queueUrls: resources.queueUrls,
     slotsTableName: resources.slotsTableName,
+    eventBusName: events.busName,
   };
 
   const handlers = buildApi({
@@ -122,6 +143,30 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   });
 
   const { store, dispatcher, autoGate } = buildStores(settings, clients);
+  // What the EventBridge rule does in AWS: an auto rebuild leaving the build stages frees its slot,
+  // so the gate runs at once instead of waiting for the next sweep.
+  let gating: Promise<unknown> | undefined;
+  let gateAgain = false;
+  const gateSoon = (): void => {
+    if (!autoGate) return;
+    if (gating) {
+      gateAgain = true;
+      return;
+    }
+    gating = runAutoGate(autoGate, new Date())
+      .catch((error: unknown) => log(`auto gate failed: ${String(error)}`))
+      .finally(() => {
+        gating = undefined;
+        if (gateAgain) {
+          gateAgain = false;
+          gateSoon();
+        }
+      });
+  };
+  events.subscribe((event) => {
+    const detail = event.detail as Partial<JobEvent>;
+    if (detail.buildType === 'auto' && detail.status && !holdsAutoSlot({ status: detail.status })) gateSoon();
+  });
   const registration =
     options.registration === false
       ? undefined
@@ -231,6 +276,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       [ENV.dynamodbEndpoint]: emulators.endpoints.dynamodb,
       [ENV.sqsEndpoint]: emulators.endpoints.sqs,
       [ENV.s3Endpoint]: emulators.endpoints.s3,
+      [ENV.eventsEndpoint]: events.url,
+      [ENV.eventBusName]: events.busName,
       ...(registration
         ? {
             [ENV.registerStateMachineArn]: registration.stateMachineArn,
@@ -254,9 +301,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     endpoints: {
       api: server.url,
       ...emulators.endpoints,
+      events: events.url,
       ...(registration ? { stepfunctions: registration.sfnEndpoint, ec2: registration.ec2Endpoint } : {}),
     },
     credentials: { ...LOCAL_CREDENTIALS },
+    eventBusName: events.busName,
     tableName: resources.tableName,
     slotsTableName: resources.slotsTableName,
     bucketName: resources.bucketName,
@@ -273,15 +322,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     fleet,
     stateDir,
     ...(registration ? { registration } : {}),
+    events,
     sweepNow,
     stop() {
       stopped ??= (async () => {
         clearInterval(sweepTimer);
         await fleet.stopAll();
         await sweeping;
+        await gating;
         await registration?.stop();
         await server.close();
         destroyClients(clients);
+        await events.close();
         await emulators.stop();
       })();
       return stopped;

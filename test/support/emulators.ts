@@ -24,7 +24,7 @@ import { createResources, type LocalResources } from '../../local/resources';
 export interface TestStack {
   config: KilnConfig;
   region: string;
-  endpoints: Required<Endpoints>;
+  endpoints: Required<Pick<Endpoints, 'dynamodb' | 'sqs' | 's3'>>;
   clients: AwsClients;
   resources: LocalResources;
   /** Scratch directory of this stack (s3rver's store lives under it); removed by stop(). */
