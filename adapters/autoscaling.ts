@@ -14,14 +14,9 @@ import {
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { QueueDepth } from '../core/scaling';
 import type { LifecycleActions, LifecycleResult } from '../agent/lifecycle';
-import type {
-  GroupView,
-  InstanceLaunchTimes,
-  QueueDepths,
-  ScalingGroups,
-} from '../lambdas/scaler/ports';
+import type { QueueDepth } from '../core/scaling';
+import type { GroupView, InstanceLaunchTimes, QueueDepths, ScalingGroups } from '../lambdas/scaler/ports';
 import type { ScaleInProtection } from './agent-status';
 
 /** DescribeAutoScalingGroups takes at most 100 names per call. */
@@ -121,7 +116,8 @@ export class Ec2LaunchTimes implements InstanceLaunchTimes {
           }),
         );
         for (const r of page.Reservations ?? []) {
-          for (const i of r.Instances ?? []) if (i.InstanceId && i.LaunchTime) out.set(i.InstanceId, i.LaunchTime);
+          for (const i of r.Instances ?? [])
+            if (i.InstanceId && i.LaunchTime) out.set(i.InstanceId, i.LaunchTime);
         }
         nextToken = page.NextToken;
       } while (nextToken);

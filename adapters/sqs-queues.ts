@@ -1,6 +1,7 @@
 import {
   ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
+  GetQueueAttributesCommand,
   type Message,
   ReceiveMessageCommand,
   SendMessageCommand,
@@ -10,7 +11,7 @@ import type { JobQueue, QueueMessage } from '../agent/ports';
 import { ValidationError } from '../core/errors';
 import { type Job, PRIORITIES, type Priority } from '../core/job';
 import { queueKey } from '../infra/definitions';
-import type { JobDispatcher } from '../lambdas/api/ports';
+import type { JobDispatcher, QueueDepth, QueueStats } from '../lambdas/api/ports';
 
 export type QueueUrls = Readonly<Record<string, string>>;
 
@@ -146,5 +147,25 @@ export class SqsJobQueue implements JobQueue {
     await this.sqs.send(
       new DeleteMessageCommand({ QueueUrl: message.queue, ReceiptHandle: message.receipt }),
     );
+  }
+}
+
+export class SqsQueueStats implements QueueStats {
+  constructor(
+    private readonly sqs: SQSClient,
+    private readonly urls: QueueUrls,
+  ) {}
+
+  async depth(pool: string, priority: Priority): Promise<QueueDepth> {
+    const out = await this.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: urlFor(this.urls, pool, priority),
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    );
+    return {
+      visible: Number(out.Attributes?.ApproximateNumberOfMessages ?? 0),
+      inFlight: Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+    };
   }
 }

@@ -17,6 +17,8 @@ export const TABLE_ACTIONS = {
 } as const;
 
 export const QUEUE_SEND_ACTIONS = ['sqs:SendMessage'] as const;
+/** Queue depth for the pools view. */
+export const QUEUE_READ_ACTIONS = ['sqs:GetQueueAttributes'] as const;
 
 export interface JobResources {
   readonly jobs: JobStore;
@@ -31,10 +33,10 @@ export function grantAccess(grantee: iam.IGrantable, access: Access, resources: 
       resources: resources.jobs.tableAndIndexArns(),
     }),
   );
-  if (access.queues === 'send') {
+  if (access.queues) {
     grantee.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: [...QUEUE_SEND_ACTIONS],
+        actions: [...(access.queues === 'send' ? QUEUE_SEND_ACTIONS : QUEUE_READ_ACTIONS)],
         resources: resources.queues.all.map((q) => q.queue.queueArn),
       }),
     );

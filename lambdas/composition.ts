@@ -13,7 +13,8 @@ import {
   readRuntimeSettings,
 } from '../adapters/runtime-settings';
 import { S3ArtifactStore } from '../adapters/s3-artifacts';
-import { SqsDispatcher } from '../adapters/sqs-queues';
+import { SqsDispatcher, SqsQueueStats } from '../adapters/sqs-queues';
+import { AUTO_BUILDS } from '../core/admission';
 import { makeApiHandlers } from './api/handlers';
 import type { JobDispatcher } from './api/ports';
 import { JobService } from './api/service';
@@ -55,7 +56,13 @@ export function buildApi(options: ApiBuildOptions) {
   const service = new JobService({
     store,
     dispatcher: options.wrapDispatcher ? options.wrapDispatcher(dispatcher) : dispatcher,
-    ...(autoGate ? { admission: { admit: (job, now) => admit(autoGate, job, now) } } : {}),
+    ...(autoGate
+      ? {
+          admission: { admit: (job, now) => admit(autoGate, job, now) },
+          autoSlots: { read: () => autoGate.semaphore.read(AUTO_BUILDS) },
+        }
+      : {}),
+    queueStats: new SqsQueueStats(options.clients.sqs, options.settings.queueUrls),
     logs: artifacts,
     links: artifacts,
     config: options.settings.config,

@@ -38,15 +38,21 @@ export class LocalFleet {
     return [...this.agents.values()].filter((a) => pool === undefined || a.pool === pool);
   }
 
-  spawn(pool: string): AgentProcess {
+  /**
+   * Starts an agent for `pool`. The Auto Scaling simulator passes the instance id as the agent id
+   * and the instance's own settings (its group, endpoints) as extra environment.
+   */
+  spawn(pool: string, options: { agentId?: string; env?: NodeJS.ProcessEnv } = {}): AgentProcess {
     this.counter += 1;
-    const agentId = `local-${pool}-${this.counter}`;
+    const agentId = options.agentId ?? `local-${pool}-${this.counter}`;
+    if (this.agents.has(agentId)) throw new Error(`agent ${agentId} is already running`);
     const logFile = join(this.options.logDir, `${agentId}.log`);
     const log = createWriteStream(logFile, { flags: 'a' });
     const child = spawn(process.execPath, ['--import', 'tsx', AGENT_ENTRY], {
       cwd: REPO_ROOT,
       env: {
         ...this.options.env,
+        ...options.env,
         KILN_POOL: pool,
         KILN_AGENT_ID: agentId,
         KILN_WORK_DIR: this.options.workRoot,

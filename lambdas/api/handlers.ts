@@ -73,5 +73,10 @@ export function makeApiHandlers(deps: HandlerDeps): Record<RouteName, ApiHandler
     getArtifact: wrap(deps, async (event) =>
       json(200, await service.artifact(callerOf(event), pathId(event))),
     ),
+    listPools: wrap(deps, async (event) => {
+      // Any authenticated caller may see the fleet's state; it names no one's jobs.
+      callerOf(event);
+      return json(200, await service.pools());
+    }),
   };
 }

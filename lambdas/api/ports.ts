@@ -1,4 +1,4 @@
-import type { Artifact, Job, JobStatus } from '../../core/job';
+import type { Artifact, Job, JobStatus, Priority } from '../../core/job';
 import type { TransitionPlan } from '../../core/transitions';
 
 export interface Page<T> {
@@ -20,6 +20,8 @@ export interface ApiJobStore {
   create(job: Job): Promise<CreateResult>;
   get(jobId: string): Promise<Job | undefined>;
   listByOwner(owner: string, query: ListQuery): Promise<Page<Job>>;
+  /** Jobs in one status, oldest change first (sweeper, pools view). */
+  listByStatus(status: JobStatus, limit: number, nextToken?: string): Promise<Page<Job>>;
   /** Applies a transition as one compare-and-set write; throws ConflictError/LeaseLostError. */
   apply(plan: TransitionPlan): Promise<Job>;
   /** Records that the job's message was sent (only while still QUEUED). */
@@ -46,4 +48,16 @@ export interface LogReader {
 
 export interface ArtifactLinks {
   presignDownload(artifact: Artifact, expiresInSeconds: number): Promise<string>;
+}
+
+export interface QueueDepth {
+  /** Messages waiting to be received. */
+  visible: number;
+  /** Messages received and not yet deleted (jobs being claimed or run). */
+  inFlight: number;
+}
+
+/** Queue depth of a pool's class queue, for the pools view. */
+export interface QueueStats {
+  depth(pool: string, priority: Priority): Promise<QueueDepth>;
 }

@@ -2,7 +2,14 @@
  * The HTTP API's routes: one Lambda each. The CDK app turns this table into API Gateway routes
  * and per-function grants; the local HTTP server dispatches by it. Plain data.
  */
-export type RouteName = 'submitJob' | 'getJob' | 'listJobs' | 'cancelJob' | 'getJobLogs' | 'getArtifact';
+export type RouteName =
+  | 'submitJob'
+  | 'getJob'
+  | 'listJobs'
+  | 'cancelJob'
+  | 'getJobLogs'
+  | 'getArtifact'
+  | 'listPools';
 
 export interface RouteDefinition {
   readonly name: RouteName;
@@ -14,7 +21,7 @@ export interface RouteDefinition {
   /** What the function may touch; the CDK app grants exactly this. */
   readonly access: {
     readonly table: 'read' | 'write';
-    readonly queues?: 'send';
+    readonly queues?: 'send' | 'read';
     readonly bucket?: 'read';
   };
 }
@@ -54,6 +61,13 @@ export const ROUTES: readonly RouteDefinition[] = [
     path: '/jobs/{id}/logs',
     entry: 'lambdas/entry/get-job-logs.ts',
     access: { table: 'read', bucket: 'read' },
+  },
+  {
+    name: 'listPools',
+    method: 'GET',
+    path: '/pools',
+    entry: 'lambdas/entry/list-pools.ts',
+    access: { table: 'read', queues: 'read' },
   },
   {
     name: 'getArtifact',

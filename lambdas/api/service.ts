@@ -1,10 +1,18 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { KilnConfig } from '../../core/config';
 import { ConflictError, IdempotencyKeyReusedError, NotFoundError, ValidationError } from '../../core/errors';
-import { JOB_STATUSES, type Job, type JobStatus, LIMITS, parseJobSpec } from '../../core/job';
+import {
+  JOB_STATUSES,
+  type Job,
+  type JobStatus,
+  LIMITS,
+  PRIORITIES,
+  type Priority,
+  parseJobSpec,
+} from '../../core/job';
 import { jobView, newJob, resolvePool } from '../../core/submission';
 import { isTerminal, LEASED_STATUSES, planTransition } from '../../core/transitions';
-import type { ApiJobStore, ArtifactLinks, JobDispatcher, LogReader } from './ports';
+import type { ApiJobStore, ArtifactLinks, JobDispatcher, LogReader, QueueDepth, QueueStats } from './ports';
 
 export interface Caller {
   /** The caller's IAM principal ARN (locally: the principal a bearer token stands for). */
@@ -16,10 +24,14 @@ export interface JobServiceDeps {
   dispatcher: JobDispatcher;
   logs: LogReader;
   links: ArtifactLinks;
-  config: Pick<KilnConfig, 'pools' | 'admins' | 'defaultTimeoutSeconds'>;
+  config: Pick<KilnConfig, 'pools' | 'admins' | 'defaultTimeoutSeconds' | 'autoBuildCap'>;
   clock: () => Date;
   /** Admits auto rebuilds under the fleet-wide cap; without it they are dispatched like any job. */
   admission?: { admit(job: Job, now: Date): Promise<boolean> };
+  /** Queue depths for the pools view. */
+  queueStats?: QueueStats;
+  /** Auto-build slots in use, for the pools view. */
+  autoSlots?: { read(): Promise<{ count: number }> };
   /** Reports a failed enqueue; the job stays recorded and the sweeper sends it later. */
   onDispatchError?: (jobId: string, error: unknown) => void;
 }
@@ -216,6 +228,51 @@ export class JobService {
       url,
       expiresAt: new Date(now.getTime() + ARTIFACT_URL_SECONDS * 1000).toISOString(),
       ...job.artifact,
+    };
+  }
+
+  /**
+   * Why a job waits: per pool, each class's queue depth, the jobs building now, capacity bounds,
+   * and fleet-wide the auto rebuilds waiting for a slot. Counts are fleet-wide, not per caller.
+   */
+  async pools() {
+    const building = new Map<string, number>();
+    let autoWaiting = 0;
+    for (const status of ['RUNNING', 'UPLOADING', 'QUEUED'] as const) {
+      let nextToken: string | undefined;
+      do {
+        const page = await this.deps.store.listByStatus(status, 100, nextToken);
+        for (const job of page.items) {
+          if (status === 'QUEUED') {
+            if (job.buildType === 'auto' && !job.dispatchedAt) autoWaiting += 1;
+          } else {
+            building.set(job.pool, (building.get(job.pool) ?? 0) + 1);
+          }
+        }
+        nextToken = page.nextToken;
+      } while (nextToken);
+    }
+    const stats = this.deps.queueStats;
+    const pools = await Promise.all(
+      this.deps.config.pools.map(async (pool) => {
+        const queues: Partial<Record<Priority, QueueDepth>> = {};
+        if (stats) {
+          for (const priority of PRIORITIES) queues[priority] = await stats.depth(pool.name, priority);
+        }
+        return {
+          name: pool.name,
+          arch: pool.arch,
+          labels: pool.labels,
+          capacity: { min: pool.minCapacity, max: pool.maxCapacity, buildsPerInstance: pool.concurrency },
+          queues,
+          building: building.get(pool.name) ?? 0,
+        };
+      }),
+    );
+    const slots = this.deps.autoSlots ? await this.deps.autoSlots.read() : undefined;
+    return {
+      pools,
+      autoBuilds: { cap: this.deps.config.autoBuildCap, inUse: slots?.count ?? 0, waiting: autoWaiting },
     };
   }
 }

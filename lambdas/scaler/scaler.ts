@@ -7,6 +7,8 @@
  * shrinks through TerminateInstanceInAutoScalingGroup on instances the decision named, and
  * desired capacity is only ever raised.
  */
+
+import { ConfigError } from '../../core/errors';
 import { PRIORITIES, type Priority } from '../../core/job';
 import {
   decideScale,
@@ -15,8 +17,7 @@ import {
   type ScalingDecision,
   scalingConfigProblems,
 } from '../../core/scaling';
-import { ConfigError } from '../../core/errors';
-import { type ObserveSettings, instanceStateOf, scalingStateOf } from './observe';
+import { instanceStateOf, type ObserveSettings, scalingStateOf } from './observe';
 import type { AgentRecords, GroupView, InstanceLaunchTimes, QueueDepths, ScalingGroups } from './ports';
 
 export interface ScaledPool {
@@ -187,7 +188,10 @@ export interface DecisionLoopOptions {
  * the Buildkite agent-scaler loops inside one scheduled invocation. A slot missed because a tick
  * ran long is skipped, not made up. Returns the number of ticks run.
  */
-export async function runDecisionLoop(tick: () => Promise<unknown>, options: DecisionLoopOptions): Promise<number> {
+export async function runDecisionLoop(
+  tick: () => Promise<unknown>,
+  options: DecisionLoopOptions,
+): Promise<number> {
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   let ran = 0;

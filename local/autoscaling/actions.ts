@@ -4,7 +4,7 @@
  * @aws-sdk/client-auto-scaling's schemas (undefined: the action has no result element). And the
  * EC2 DescribeInstances slice, which the scaler uses for launch times.
  */
-import { itemSet, leaf, node, tagSet } from '../ec2-simulator/xml';
+import { escapeXml, itemSet, leaf, node, tagSet } from '../ec2-simulator/xml';
 import type { ActivityView, GroupView, HookView, InstanceView, LaunchTemplateView, TagView } from './model';
 import type { QueryParams } from './query';
 import type { AutoScalingSimulator, LifecycleActionInput, PutHookInput } from './simulator';
@@ -97,7 +97,10 @@ export const AUTOSCALING_ACTIONS: Readonly<Record<string, AutoScalingAction>> = 
   },
 
   DescribeLifecycleHooks(sim, _region, p) {
-    const hooks = sim.describeLifecycleHooks(p.str('AutoScalingGroupName'), p.list('LifecycleHookNames.member'));
+    const hooks = sim.describeLifecycleHooks(
+      p.str('AutoScalingGroupName'),
+      p.list('LifecycleHookNames.member'),
+    );
     return members('LifecycleHooks', hooks, renderHook);
   },
 
@@ -148,7 +151,11 @@ function readLaunchTemplate(p: QueryParams): LaunchTemplateView {
 }
 
 function readTag(p: QueryParams): TagView {
-  return { key: p.str('Key') ?? '', value: p.str('Value') ?? '', propagateAtLaunch: p.bool('PropagateAtLaunch') ?? false };
+  return {
+    key: p.str('Key') ?? '',
+    value: p.str('Value') ?? '',
+    propagateAtLaunch: p.bool('PropagateAtLaunch') ?? false,
+  };
 }
 
 function readHook(p: QueryParams): Omit<PutHookInput, 'groupName'> {
@@ -171,7 +178,11 @@ function readAction(p: QueryParams): LifecycleActionInput {
 }
 
 function renderLaunchTemplate(t: LaunchTemplateView): string {
-  return el('LaunchTemplateId', t.launchTemplateId) + el('LaunchTemplateName', t.launchTemplateName) + el('Version', t.version);
+  return (
+    el('LaunchTemplateId', t.launchTemplateId) +
+    el('LaunchTemplateName', t.launchTemplateName) +
+    el('Version', t.version)
+  );
 }
 
 function renderInstance(i: InstanceView): string {
@@ -195,16 +206,19 @@ function renderGroup(g: GroupView): string {
     el('MaxSize', g.maxSize) +
     el('DesiredCapacity', g.desiredCapacity) +
     el('DefaultCooldown', g.defaultCooldown) +
-    members('AvailabilityZones', g.availabilityZones, (az) => escapeText(az)) +
+    members('AvailabilityZones', g.availabilityZones, (az) => escapeXml(az)) +
     el('HealthCheckType', g.healthCheckType) +
     el('CreatedTime', g.createdTime) +
     members('Instances', g.instances, renderInstance) +
-    members('Tags', g.tags, (t) =>
-      el('ResourceId', g.name) +
-      el('ResourceType', 'auto-scaling-group') +
-      el('Key', t.key) +
-      el('Value', t.value) +
-      el('PropagateAtLaunch', t.propagateAtLaunch),
+    members(
+      'Tags',
+      g.tags,
+      (t) =>
+        el('ResourceId', g.name) +
+        el('ResourceType', 'auto-scaling-group') +
+        el('Key', t.key) +
+        el('Value', t.value) +
+        el('PropagateAtLaunch', t.propagateAtLaunch),
     ) +
     el('NewInstancesProtectedFromScaleIn', g.newInstancesProtectedFromScaleIn)
   );
@@ -234,8 +248,4 @@ function renderActivity(a: ActivityView): string {
     el('Details', a.details) +
     el('AutoScalingGroupARN', a.groupArn)
   );
-}
-
-function escapeText(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -20,7 +20,9 @@ export class QueryParams {
     const raw = this.entries.get(name);
     if (raw === undefined) return undefined;
     if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
-      throw validation(`1 validation error detected: Value '${raw}' at '${name}' failed to satisfy constraint: Member must be an integer`);
+      throw validation(
+        `1 validation error detected: Value '${raw}' at '${name}' failed to satisfy constraint: Member must be an integer`,
+      );
     }
     return Number(raw);
   }
@@ -30,7 +32,9 @@ export class QueryParams {
     if (raw === undefined) return undefined;
     if (raw === 'true') return true;
     if (raw === 'false') return false;
-    throw validation(`1 validation error detected: Value '${raw}' at '${name}' failed to satisfy constraint: Member must be a boolean`);
+    throw validation(
+      `1 validation error detected: Value '${raw}' at '${name}' failed to satisfy constraint: Member must be a boolean`,
+    );
   }
 
   has(name: string): boolean {
@@ -42,7 +46,8 @@ export class QueryParams {
   sub(name: string): QueryParams {
     const prefix = `${name}.`;
     const out = new Map<string, string>();
-    for (const [key, value] of this.entries) if (key.startsWith(prefix)) out.set(key.slice(prefix.length), value);
+    for (const [key, value] of this.entries)
+      if (key.startsWith(prefix)) out.set(key.slice(prefix.length), value);
     return new QueryParams(out);
   }
 

@@ -29,8 +29,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import {
   type ActivityView,
   AutoScalingError,
-  type Ec2Filter,
   Ec2ApiError,
+  type Ec2Filter,
   type Ec2InstanceView,
   type GroupView,
   type HookView,
@@ -40,8 +40,8 @@ import {
   type LifecycleResult,
   type LifecycleState,
   type LifecycleTransition,
-  TERMINATING,
   type TagView,
+  TERMINATING,
   validation,
 } from './model';
 
@@ -76,13 +76,20 @@ export interface AutoScalingSimulatorOptions {
   restartDelayMs?: number;
   /** Restart software that exits on its own. @default true */
   restartOnExit?: boolean;
+  /** Told when the launcher throws; the instance then runs nothing (and never reports in). */
+  onLaunchError?: (instance: InstanceInfo, error: unknown) => void;
   /** Seed of instance ids. @default 1 */
   seed?: number;
   /** The clock, in milliseconds. @default Date.now */
   now?: () => number;
 }
 
-export type TerminationCause = 'requested' | 'scale-in' | 'launch-abandoned' | 'spot-reclaimed' | 'group-deleted';
+export type TerminationCause =
+  | 'requested'
+  | 'scale-in'
+  | 'launch-abandoned'
+  | 'spot-reclaimed'
+  | 'group-deleted';
 
 export interface TerminationRecord {
   instanceId: string;
@@ -208,7 +215,10 @@ const MAX_HOOKS_PER_GROUP = 50;
 const MAX_PROTECTION_IDS = 50;
 
 const isActive = (i: InstanceRecord) =>
-  i.state === 'Pending' || i.state === 'Pending:Wait' || i.state === 'Pending:Proceed' || i.state === 'InService';
+  i.state === 'Pending' ||
+  i.state === 'Pending:Wait' ||
+  i.state === 'Pending:Proceed' ||
+  i.state === 'InService';
 const isTerminating = (i: InstanceRecord) => i.state.startsWith('Terminating');
 
 export class AutoScalingSimulator {
@@ -254,7 +264,8 @@ export class AutoScalingSimulator {
     }
     checkSize(minSize, 'minSize');
     checkSize(maxSize, 'maxSize');
-    if (minSize > maxSize) throw validation(`Max bound, ${maxSize}, must be greater than or equal to min bound, ${minSize}`);
+    if (minSize > maxSize)
+      throw validation(`Max bound, ${maxSize}, must be greater than or equal to min bound, ${minSize}`);
     const desired = input.desiredCapacity ?? minSize;
     checkDesired(desired, minSize, maxSize, 'Desired capacity');
     const group: GroupRecord = {
@@ -266,7 +277,9 @@ export class AutoScalingSimulator {
       desiredCapacity: desired,
       defaultCooldown: input.defaultCooldown ?? 300,
       availabilityZones:
-        input.availabilityZones && input.availabilityZones.length > 0 ? input.availabilityZones : [`${region}a`],
+        input.availabilityZones && input.availabilityZones.length > 0
+          ? input.availabilityZones
+          : [`${region}a`],
       createdAt: this.clock(),
       ...((input.launchTemplate ?? input.mixedInstances?.launchTemplate)
         ? { launchTemplate: input.launchTemplate ?? input.mixedInstances?.launchTemplate }
@@ -290,7 +303,8 @@ export class AutoScalingSimulator {
     const maxSize = input.maxSize ?? group.maxSize;
     checkSize(minSize, 'minSize');
     checkSize(maxSize, 'maxSize');
-    if (minSize > maxSize) throw validation(`Max bound, ${maxSize}, must be greater than or equal to min bound, ${minSize}`);
+    if (minSize > maxSize)
+      throw validation(`Max bound, ${maxSize}, must be greater than or equal to min bound, ${minSize}`);
     let desired = input.desiredCapacity;
     if (desired !== undefined) checkDesired(desired, minSize, maxSize, 'Desired capacity');
     // New bounds pull the current desired capacity inside them, as Auto Scaling does.
@@ -323,20 +337,28 @@ export class AutoScalingSimulator {
 
   describeGroups(input: DescribeGroupsInput = {}): { groups: GroupView[]; nextToken?: string } {
     const names = input.names ?? [];
-    let groups = names.length > 0 ? names.flatMap((n) => this.groups.get(n) ?? []) : [...this.groups.values()];
+    let groups =
+      names.length > 0 ? names.flatMap((n) => this.groups.get(n) ?? []) : [...this.groups.values()];
     for (const filter of input.filters ?? []) groups = groups.filter((g) => matchesTagFilter(g.tags, filter));
     const page = paginate(groups, input.maxRecords, input.nextToken, 100);
-    return { groups: page.items.map((g) => this.groupView(g)), ...(page.nextToken ? { nextToken: page.nextToken } : {}) };
+    return {
+      groups: page.items.map((g) => this.groupView(g)),
+      ...(page.nextToken ? { nextToken: page.nextToken } : {}),
+    };
   }
 
   setDesiredCapacity(name: string | undefined, desired: number | undefined): void {
     const group = this.group(name);
     const value = required(desired, 'DesiredCapacity');
     if (value > group.maxSize) {
-      throw validation(`New SetDesiredCapacity value ${value} is above max value ${group.maxSize} for the AutoScalingGroup.`);
+      throw validation(
+        `New SetDesiredCapacity value ${value} is above max value ${group.maxSize} for the AutoScalingGroup.`,
+      );
     }
     if (value < group.minSize) {
-      throw validation(`New SetDesiredCapacity value ${value} is below min value ${group.minSize} for the AutoScalingGroup.`);
+      throw validation(
+        `New SetDesiredCapacity value ${value} is below min value ${group.minSize} for the AutoScalingGroup.`,
+      );
     }
     group.desiredCapacity = value;
     this.reconcile(group);
@@ -365,7 +387,9 @@ export class AutoScalingSimulator {
       group,
       `Terminating EC2 instance: ${id}`,
       `At ${new Date(this.clock()).toISOString()} instance ${id} was taken out of service in response to a user request${
-        shouldDecrement ? ', shrinking the capacity from ' + (group.desiredCapacity + 1) + ' to ' + group.desiredCapacity : ''
+        shouldDecrement
+          ? ', shrinking the capacity from ' + (group.desiredCapacity + 1) + ' to ' + group.desiredCapacity
+          : ''
       }.`,
     );
     this.beginTermination(instance, 'requested', shouldDecrement);
@@ -373,10 +397,15 @@ export class AutoScalingSimulator {
     return activity;
   }
 
-  setInstanceProtection(groupName: string | undefined, instanceIds: string[], protect: boolean | undefined): void {
+  setInstanceProtection(
+    groupName: string | undefined,
+    instanceIds: string[],
+    protect: boolean | undefined,
+  ): void {
     const group = this.group(groupName);
     const value = required(protect, 'ProtectedFromScaleIn');
-    if (instanceIds.length === 0) throw validation('The parameter InstanceIds must contain at least one instance ID.');
+    if (instanceIds.length === 0)
+      throw validation('The parameter InstanceIds must contain at least one instance ID.');
     if (instanceIds.length > MAX_PROTECTION_IDS) {
       throw validation(`The number of instance IDs cannot exceed ${MAX_PROTECTION_IDS}.`);
     }
@@ -401,7 +430,10 @@ export class AutoScalingSimulator {
     const group = this.group(input.groupName);
     const [name, hook] = this.hookRecord(group, input);
     if (!group.hooks.has(name) && group.hooks.size >= MAX_HOOKS_PER_GROUP) {
-      throw new AutoScalingError('LimitExceeded', `Exceeded the limit of ${MAX_HOOKS_PER_GROUP} lifecycle hooks per group.`);
+      throw new AutoScalingError(
+        'LimitExceeded',
+        `Exceeded the limit of ${MAX_HOOKS_PER_GROUP} lifecycle hooks per group.`,
+      );
     }
     group.hooks.set(name, hook);
   }
@@ -487,7 +519,10 @@ export class AutoScalingSimulator {
         throw new Ec2ApiError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
       }
     }
-    let found = instanceIds.length > 0 ? instanceIds.map((id) => this.instances.get(id) as InstanceRecord) : [...this.instances.values()];
+    let found =
+      instanceIds.length > 0
+        ? instanceIds.map((id) => this.instances.get(id) as InstanceRecord)
+        : [...this.instances.values()];
     for (const filter of filters) {
       found = found.filter((i) => {
         const values = ec2FieldOf(i, filter.name);
@@ -536,7 +571,8 @@ export class AutoScalingSimulator {
   private group(name: string | undefined): GroupRecord {
     const n = required(name, 'AutoScalingGroupName');
     const group = this.groups.get(n);
-    if (!group || group.deleting) throw validation(`AutoScalingGroup name not found - AutoScalingGroup ${n} not found`);
+    if (!group || group.deleting)
+      throw validation(`AutoScalingGroup name not found - AutoScalingGroup ${n} not found`);
     return group;
   }
 
@@ -560,7 +596,9 @@ export class AutoScalingSimulator {
 
   private launch(group: GroupRecord): void {
     this.counter += 1;
-    const digest = createHash('sha256').update(`${this.options.seed ?? 1}:${this.counter}`).digest('hex');
+    const digest = createHash('sha256')
+      .update(`${this.options.seed ?? 1}:${this.counter}`)
+      .digest('hex');
     const instanceId = `i-${digest.slice(0, 17)}`;
     const tags: Record<string, string> = { 'aws:autoscaling:groupName': group.name };
     for (const t of group.tags) if (t.propagateAtLaunch) tags[t.key] = t.value;
@@ -601,7 +639,13 @@ export class AutoScalingSimulator {
   private startSoftware(instance: InstanceRecord): void {
     const launcher = this.options.launcher;
     if (!launcher || this.shuttingDown) return;
-    const software = launcher(instance.info);
+    let software: InstanceSoftware;
+    try {
+      software = launcher(instance.info);
+    } catch (error) {
+      this.options.onLaunchError?.(instance.info, error);
+      return;
+    }
     instance.software = software;
     void software.exited.then(() => {
       if (instance.software !== software) return;
@@ -628,7 +672,11 @@ export class AutoScalingSimulator {
     else void this.proceed(instance);
   }
 
-  private awaitAction(instance: InstanceRecord, hook: HookRecord, state: 'Pending:Wait' | 'Terminating:Wait'): void {
+  private awaitAction(
+    instance: InstanceRecord,
+    hook: HookRecord,
+    state: 'Pending:Wait' | 'Terminating:Wait',
+  ): void {
     instance.state = state;
     instance.action = {
       hook,
@@ -735,7 +783,9 @@ export class AutoScalingSimulator {
         transition,
         heartbeatTimeout,
         defaultResult,
-        ...(input.notificationMetadata !== undefined ? { notificationMetadata: input.notificationMetadata } : {}),
+        ...(input.notificationMetadata !== undefined
+          ? { notificationMetadata: input.notificationMetadata }
+          : {}),
       },
     ];
   }
@@ -766,10 +816,13 @@ export class AutoScalingSimulator {
   }
 
   private timer(instance: InstanceRecord, ms: number, run: () => void): NodeJS.Timeout {
-    const t = setTimeout(() => {
-      instance.timers.delete(t);
-      if (!this.shuttingDown) run();
-    }, Math.max(0, ms));
+    const t = setTimeout(
+      () => {
+        instance.timers.delete(t);
+        if (!this.shuttingDown) run();
+      },
+      Math.max(0, ms),
+    );
     instance.timers.add(t);
     return t;
   }
@@ -817,7 +870,9 @@ function globalTimeoutOf(hook: HookRecord): number {
 
 function required<T>(value: T | undefined, name: string): T {
   if (value === undefined || value === null || value === '') {
-    throw validation(`1 validation error detected: Value null at '${lowerFirst(name)}' failed to satisfy constraint: Member must not be null`);
+    throw validation(
+      `1 validation error detected: Value null at '${lowerFirst(name)}' failed to satisfy constraint: Member must not be null`,
+    );
   }
   return value;
 }
@@ -828,7 +883,9 @@ function lowerFirst(s: string): string {
 
 function checkName(name: string, field: string): void {
   if (name.length < 1 || name.length > 255) {
-    throw validation(`1 validation error detected: Value '${name}' at '${lowerFirst(field)}' failed to satisfy constraint`);
+    throw validation(
+      `1 validation error detected: Value '${name}' at '${lowerFirst(field)}' failed to satisfy constraint`,
+    );
   }
 }
 
@@ -842,8 +899,10 @@ function checkSize(value: number, field: string): void {
 
 function checkDesired(desired: number, min: number, max: number, what: string): void {
   checkSize(desired, 'desiredCapacity');
-  if (desired < min) throw validation(`${what}:${desired} must be between the specified min size:${min} and max size:${max}`);
-  if (desired > max) throw validation(`${what}:${desired} must be between the specified min size:${min} and max size:${max}`);
+  if (desired < min)
+    throw validation(`${what}:${desired} must be between the specified min size:${min} and max size:${max}`);
+  if (desired > max)
+    throw validation(`${what}:${desired} must be between the specified min size:${min} and max size:${max}`);
 }
 
 function matchesTagFilter(tags: TagView[], filter: Ec2Filter): boolean {

@@ -138,4 +138,31 @@ describe('HTTP API', () => {
     expect((await stack.alice.get(`j-${'0'.repeat(32)}`)).status).toBe(404);
     expect((await stack.alice.get('not-a-job')).status).toBe(400);
   });
+
+  it('GET /pools shows each pool’s queue depth per class, builds running, capacity and the auto cap', async () => {
+    const before = await stack.alice.request<{
+      pools: Array<{ name: string; queues: Record<string, { visible: number }> }>;
+    }>('GET', '/pools');
+    const armBefore = before.body.pools.find((p) => p.name === 'general-aarch64')?.queues.high?.visible ?? 0;
+    await stack.alice.submit({ ...scriptJob('true'), arch: 'aarch64', priority: 'high' });
+    await stack.alice.submit({ ...scriptJob('true'), arch: 'aarch64', priority: 'high' });
+    const res = await stack.bob.request<{
+      pools: Array<{
+        name: string;
+        arch: string;
+        capacity: { min: number; max: number };
+        building: number;
+        queues: Record<string, { visible: number; inFlight: number }>;
+      }>;
+      autoBuilds: { cap: number; inUse: number; waiting: number };
+    }>('GET', '/pools');
+    expect(res.status).toBe(200);
+    expect(res.body.pools.map((p) => p.name)).toEqual(['general-x86_64', 'general-aarch64']);
+    const arm = res.body.pools.find((p) => p.name === 'general-aarch64');
+    expect(arm?.queues.high?.visible).toBe(armBefore + 2);
+    expect(Object.keys(arm?.queues ?? {})).toEqual(['high', 'normal', 'low']);
+    expect(arm).toMatchObject({ arch: 'aarch64', capacity: { min: 0, max: 10 }, building: 0 });
+    expect(res.body.autoBuilds.cap).toBe(5);
+    expect((await fetch(`${stack.state.apiUrl}/pools`)).status).toBe(401);
+  });
 });

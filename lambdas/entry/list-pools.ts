@@ -1,0 +1,3 @@
+import { apiHandlersFromEnv } from '../composition';
+
+export const handler = apiHandlersFromEnv().listPools;
