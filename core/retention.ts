@@ -147,7 +147,8 @@ export type SnapshotReason = 'image-removed' | 'orphan-marked' | 'orphan-expired
 export type ArtifactReason = 'images-removed' | 'expired';
 export type JobReason = 'output-removed' | 'nothing-left';
 
-export type RetentionAction =
+/** One step of a plan, before it is placed in its group. */
+export type DraftAction =
   | {
       kind: 'deregister-image';
       region: string;
@@ -169,6 +170,13 @@ export type RetentionAction =
     }
   | { kind: 'delete-artifact'; key: string; jobId: string; reason: ArtifactReason; detail: string }
   | { kind: 'expire-job'; jobId: string; reason: JobReason; detail: string };
+
+/**
+ * A step of a plan. `group` ties together what must be done in order: a job's images, their
+ * snapshots, its artifact and its record (plus any images sharing a snapshot with them). An
+ * executor that fails a step stops its group there and goes on with the next group.
+ */
+export type RetentionAction = DraftAction & { group: string };
 
 export type KeepReason =
   | 'pinned'
@@ -203,7 +211,7 @@ export interface RetentionPlan {
   deferred: number;
 }
 
-export function isDeletion(action: RetentionAction): boolean {
+export function isDeletion(action: DraftAction): boolean {
   return action.kind !== 'expire-job';
 }
 
@@ -295,7 +303,8 @@ export function planRetention(
 
   // Every job's share of the work, oldest first, so a limited run removes the oldest first.
   const full = buildActions(context, decisions.images);
-  const groups = groupActions(full.actions, inventory);
+  const find = joinGroups(full.links);
+  const groups = groupActions(full.actions, inventory, find);
   const chosen = new Set<string>();
   let deletions = 0;
   let deferred = 0;
@@ -313,10 +322,10 @@ export function planRetention(
   // Re-derive snapshots, artifacts and jobs with only the chosen images removed, so nothing this
   // run does depends on an image it leaves in place.
   const chosenImages = new Map(
-    [...decisions.images].filter(([k]) => chosen.has(decisions.groupOfImage.get(k) ?? '')),
+    [...decisions.images].filter(([k]) => chosen.has(find(decisions.groupOfImage.get(k) ?? ''))),
   );
   const limited = buildActions(context, chosenImages);
-  const limitedGroups = groupActions(limited.actions, inventory).filter((g) => chosen.has(g.id));
+  const limitedGroups = groupActions(limited.actions, inventory, find).filter((g) => chosen.has(g.id));
   const kept = [...limited.kept];
   for (const group of groups) {
     if (chosen.has(group.id)) continue;
@@ -362,7 +371,7 @@ function finish(
   return { at: now.toISOString(), actions, kept: [...keptImages, ...kept], foreign, deferred };
 }
 
-export function actionTarget(a: RetentionAction): string {
+export function actionTarget(a: DraftAction): string {
   switch (a.kind) {
     case 'deregister-image':
       return a.imageId;
@@ -481,23 +490,46 @@ function decideImages(
 }
 
 interface Built {
-  actions: RetentionAction[];
+  actions: DraftAction[];
   kept: KeptItem[];
+  /** Groups that must be handled as one (their images share a snapshot this plan deletes). */
+  links: Array<[string, string]>;
 }
 
 function groupId(jobId: string | undefined, regionName: string, id: string): string {
   return jobId !== undefined ? `job:${jobId}` : `item:${key(regionName, id)}`;
 }
 
-function groupIdOf(a: RetentionAction): string {
+/** A snapshot deleted with its image belongs to the image's group, whatever it is tagged with. */
+function groupIdOf(a: DraftAction): string {
+  if (a.kind === 'delete-snapshot' && a.imageId !== undefined) return groupId(a.jobId, a.region, a.imageId);
   return groupId(a.jobId, 'region' in a ? a.region : '', actionTarget(a));
+}
+
+/** Union-find over group ids; the representative is the smallest id, so plans are deterministic. */
+function joinGroups(links: ReadonlyArray<readonly [string, string]>): (id: string) => string {
+  const parent = new Map<string, string>();
+  const find = (id: string): string => {
+    let root = id;
+    while (parent.has(root) && parent.get(root) !== root) root = parent.get(root) as string;
+    parent.set(id, root);
+    return root;
+  };
+  for (const [a, b] of links) {
+    const [ra, rb] = [find(a), find(b)];
+    if (ra === rb) continue;
+    if (ra < rb) parent.set(rb, ra);
+    else parent.set(ra, rb);
+  }
+  return find;
 }
 
 /** Snapshots, artifacts and job records, given which images go. */
 function buildActions(context: BuildContext, removedImages: ReadonlyMap<string, ImageDecision>): Built {
   const { inventory, rules, nowMs, covered, jobs } = context;
-  const actions: RetentionAction[] = [];
+  const actions: DraftAction[] = [];
   const kept: KeptItem[] = [];
+  const links: Array<[string, string]> = [];
   const own = (tags: Tags) => isOwnedBy(tags, rules.deploymentId);
   const images = inventory.images.filter((i) => covered.has(i.region));
   const snapshots = new Map(
@@ -546,7 +578,7 @@ function buildActions(context: BuildContext, removedImages: ReadonlyMap<string, 
     if (!decision || !own(image.tags)) continue;
     const jobId = tag(image.tags, RETENTION_TAGS.jobId);
     const marked: string[] = [];
-    const deletes: RetentionAction[] = [];
+    const deletes: DraftAction[] = [];
     for (const id of new Set(image.snapshotIds)) {
       const sk = key(image.region, id);
       const s = snapshots.get(sk);
@@ -571,9 +603,13 @@ function buildActions(context: BuildContext, removedImages: ReadonlyMap<string, 
         continue;
       }
       marked.push(s.snapshotId);
-      if (others.length > 0) {
-        keptSnapshot(s, 'in-use', 'other removed images use it too: deleted once they are all gone');
-        continue;
+      if (removedSnapshots.has(sk)) continue;
+      // Shared by several removed images: deleted after all of them, so their groups become one.
+      for (const other of others) {
+        links.push([
+          groupId(jobId, image.region, image.imageId),
+          groupId(tag(other.tags, RETENTION_TAGS.jobId), other.region, other.imageId),
+        ]);
       }
       removedSnapshots.add(sk);
       deletes.push({
@@ -638,7 +674,7 @@ function buildActions(context: BuildContext, removedImages: ReadonlyMap<string, 
 
   if (inventory.artifacts)
     actions.push(...jobActions(context, removedImages, removedSnapshots, actions, kept));
-  return { actions, kept };
+  return { actions, kept, links };
 }
 
 function jobIdOf(tags: Tags): { jobId?: string } {
@@ -651,12 +687,12 @@ function jobActions(
   context: BuildContext,
   removedImages: ReadonlyMap<string, ImageDecision>,
   removedSnapshots: ReadonlySet<string>,
-  ec2Actions: readonly RetentionAction[],
+  ec2Actions: readonly DraftAction[],
   kept: KeptItem[],
-): RetentionAction[] {
+): DraftAction[] {
   const { inventory, rules, nowMs, covered, jobs } = context;
   const own = (tags: Tags) => isOwnedBy(tags, rules.deploymentId);
-  const actions: RetentionAction[] = [];
+  const actions: DraftAction[] = [];
   const staying = new Set<string>();
   for (const image of inventory.images) {
     const jobId = tag(image.tags, RETENTION_TAGS.jobId);
@@ -743,7 +779,7 @@ interface Group {
   actions: RetentionAction[];
 }
 
-const ORDER: Record<RetentionAction['kind'], number> = {
+const ORDER: Record<DraftAction['kind'], number> = {
   'deregister-image': 0,
   'delete-snapshot': 1,
   'delete-artifact': 2,
@@ -754,7 +790,11 @@ const ORDER: Record<RetentionAction['kind'], number> = {
  * One group per job (or per resource without a job), oldest first; inside a group the images go
  * first, then the snapshots (the snapshots of an image only after it), the artifact, the record.
  */
-function groupActions(actions: RetentionAction[], inventory: RetentionInventory): Group[] {
+function groupActions(
+  actions: DraftAction[],
+  inventory: RetentionInventory,
+  find: (id: string) => string,
+): Group[] {
   const created = new Map(
     inventory.images.map((i) => [key(i.region, i.imageId), Date.parse(i.creationDate)]),
   );
@@ -764,7 +804,7 @@ function groupActions(actions: RetentionAction[], inventory: RetentionInventory)
   const modified = new Map((inventory.artifacts ?? []).map((a) => [a.key, Date.parse(a.lastModified)]));
   const groups = new Map<string, Group>();
   for (const a of actions) {
-    const id = groupIdOf(a);
+    const id = find(groupIdOf(a));
     const group = groups.get(id) ?? { id, oldestMs: Number.POSITIVE_INFINITY, actions: [] };
     const t =
       a.kind === 'deregister-image'
@@ -775,7 +815,7 @@ function groupActions(actions: RetentionAction[], inventory: RetentionInventory)
             ? modified.get(a.key)
             : undefined;
     if (t !== undefined && Number.isFinite(t)) group.oldestMs = Math.min(group.oldestMs, t);
-    group.actions.push(a);
+    group.actions.push({ ...a, group: id });
     groups.set(id, group);
   }
   for (const g of groups.values()) {

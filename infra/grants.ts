@@ -17,6 +17,10 @@ export const TABLE_ACTIONS = {
 } as const;
 
 export const QUEUE_SEND_ACTIONS = ['sqs:SendMessage'] as const;
+/** A semaphore holder creates the item once, then takes and gives back slots by conditional updates. */
+export const SLOTS_WRITE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'] as const;
+export const SLOTS_READ_ACTIONS = ['dynamodb:GetItem'] as const;
+
 /** Queue depth for the pools view. */
 export const QUEUE_READ_ACTIONS = ['sqs:GetQueueAttributes'] as const;
 
@@ -42,4 +46,10 @@ export function grantAccess(grantee: iam.IGrantable, access: Access, resources: 
     );
   }
   if (access.bucket === 'read') resources.artifacts.grantReadJobObjects(grantee);
+  // Whoever writes a job transition announces it on the job events bus.
+  if (access.table === 'write') resources.jobs.eventBus.grantPutEventsTo(grantee);
+  if (access.slots) {
+    const actions = access.slots === 'write' ? SLOTS_WRITE_ACTIONS : SLOTS_READ_ACTIONS;
+    resources.jobs.slotsTable.grant(grantee, ...actions);
+  }
 }

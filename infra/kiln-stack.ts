@@ -64,6 +64,8 @@ export class KilnStack extends Stack {
       [ENV.tableName]: this.jobs.table.tableName,
       [ENV.bucketName]: this.artifacts.bucket.bucketName,
       [ENV.queueUrls]: this.queues.queueUrlsJson(),
+      [ENV.slotsTableName]: this.jobs.slotsTable.tableName,
+      [ENV.eventBusName]: this.jobs.eventBus.eventBusName,
     };
     this.api = new Api(this, 'Api', { prefix: config.prefix, sourceRoot, resources, environment });
     this.registration = new Registration(this, 'Registration', {
@@ -74,7 +76,6 @@ export class KilnStack extends Stack {
     });
     const registerEnvironment = {
       [ENV.registerStateMachineArn]: this.registration.workflow.stateMachine.stateMachineArn,
-      [ENV.slotsTableName]: this.registration.slotsTable.tableName,
     };
     this.background = new Background(this, 'Background', {
       sourceRoot,

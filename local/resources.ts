@@ -21,6 +21,8 @@ import {
 import type { AwsClients } from '../adapters/clients';
 import type { KilnConfig } from '../core/config';
 import {
+  AGENTS_TABLE,
+  agentsTableName as agentsTableNameOf,
   artifactsBucketName,
   JOBS_TABLE,
   jobsTableName,
@@ -35,6 +37,8 @@ export interface LocalResources {
   tableName: string;
   /** Counting semaphores (import slots). */
   slotsTableName: string;
+  /** Agent status records, read by the fleet scaler. */
+  agentsTableName: string;
   bucketName: string;
   /** queueKey(pool, priority) → queue URL */
   queueUrls: Record<string, string>;
@@ -50,8 +54,10 @@ const TABLE_POLL_MS = 25;
 export async function createResources(clients: AwsClients, config: KilnConfig): Promise<LocalResources> {
   const tableName = jobsTableName(config.prefix);
   const slotsTableName = slotsTableNameOf(config.prefix);
+  const agentsTableName = agentsTableNameOf(config.prefix);
   const bucketName = artifactsBucketName(config.prefix);
-  const [, , queues] = await Promise.all([
+  const [, , , queues] = await Promise.all([
+    ensureAgentsTable(clients, agentsTableName),
     ensureJobsTable(clients, tableName),
     ensureSlotsTable(clients, slotsTableName),
     Promise.all(queueDefinitions(config).map((def) => ensureQueuePair(clients, def))),
@@ -63,7 +69,7 @@ export async function createResources(clients: AwsClients, config: KilnConfig): 
     queueUrls[q.key] = q.url;
     deadLetterQueueUrls[q.key] = q.deadLetterUrl;
   }
-  return { tableName, slotsTableName, bucketName, queueUrls, deadLetterQueueUrls };
+  return { tableName, slotsTableName, agentsTableName, bucketName, queueUrls, deadLetterQueueUrls };
 }
 
 async function ensureJobsTable(clients: AwsClients, tableName: string): Promise<void> {
@@ -108,6 +114,29 @@ async function ensureJobsTable(clients: AwsClients, tableName: string): Promise<
   }
 
   await ensureTimeToLive(clients, tableName);
+}
+
+async function ensureAgentsTable(clients: AwsClients, tableName: string): Promise<void> {
+  const { partitionKey, sortKey } = AGENTS_TABLE;
+  try {
+    await clients.dynamodb.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: partitionKey.name, AttributeType: partitionKey.type },
+          { AttributeName: sortKey.name, AttributeType: sortKey.type },
+        ],
+        KeySchema: [
+          { AttributeName: partitionKey.name, KeyType: 'HASH' },
+          { AttributeName: sortKey.name, KeyType: 'RANGE' },
+        ],
+      }),
+    );
+  } catch (err) {
+    if (errorName(err) !== 'ResourceInUseException') throw err;
+  }
+  await waitForActiveTable(clients, tableName);
 }
 
 async function ensureSlotsTable(clients: AwsClients, tableName: string): Promise<void> {

@@ -27,6 +27,7 @@ import { LocalFleet } from './fleet';
 import { startHttpServer } from './http-server';
 import { type LocalRegistration, type LocalRegistrationOptions, startLocalRegistration } from './register';
 import { createResources } from './resources';
+import { type LocalAutoscaleOptions, type LocalAutoscaling, startLocalAutoscaling } from './scaler';
 
 /** Timings that make local mode responsive; AWS deployments keep the config defaults. */
 export const LOCAL_DEFAULTS: KilnConfigInput = {
@@ -48,8 +49,14 @@ export interface LocalStackOptions {
   port?: number;
   /** Where local.json, agent logs and emulator data go. */
   stateDir?: string;
-  /** Agents started per pool. */
+  /** Agents started per pool: a fixed fleet (no autoscaling unless `autoscale` is given too). */
   agentsPerPool?: number;
+  /**
+   * Fleet autoscaling: an Auto Scaling simulator whose instances are agent processes, scaled by
+   * the AWS scaler's code. On (min 0: a submit to an idle stack starts an agent) unless
+   * `agentsPerPool` is given; `false` turns it off.
+   */
+  autoscale?: false | LocalAutoscaleOptions;
   sweepIntervalMs?: number;
   /** Extra environment for agents (e.g. KILN_POLL_SECONDS). */
   agentEnv?: NodeJS.ProcessEnv;
@@ -77,6 +84,7 @@ export interface LocalState {
     events: string;
     stepfunctions?: string;
     ec2?: string;
+    autoscaling?: string;
   };
   /** The bus every job transition is published to. */
   eventBusName: string;
@@ -96,6 +104,8 @@ export interface LocalStack {
   fleet: LocalFleet;
   stateDir: string;
   registration?: LocalRegistration;
+  /** The Auto Scaling simulator and the scaler, when autoscaling is on. */
+  autoscaling?: LocalAutoscaling;
   /** Local EventBridge: every job event, and in-process subscriptions. */
   events: LocalEventBus;
   /** Runs one sweep now (tests use it instead of waiting for the timer). */
@@ -289,9 +299,27 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...options.agentEnv,
     },
   });
+  // ── Fleet autoscaling (issue 6; local/scaler.ts): on unless a fixed fleet is asked for ──
+  const autoscale = options.autoscale ?? (options.agentsPerPool === undefined ? {} : false);
+  const autoscaling =
+    autoscale === false
+      ? undefined
+      : await startLocalAutoscaling(
+          {
+            config,
+            region: LOCAL_REGION,
+            clients,
+            fleet,
+            queueUrls: resources.queueUrls,
+            agentsTableName: resources.agentsTableName,
+            log,
+          },
+          autoscale,
+        );
   for (const pool of config.pools) {
-    for (let i = 0; i < (options.agentsPerPool ?? 1); i += 1) fleet.spawn(pool.name);
+    for (let i = 0; i < (options.agentsPerPool ?? (autoscaling ? 0 : 1)); i += 1) fleet.spawn(pool.name);
   }
+  // ── end of fleet autoscaling ──
 
   const state: LocalState = {
     apiUrl: server.url,
@@ -303,6 +331,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...emulators.endpoints,
       events: events.url,
       ...(registration ? { stepfunctions: registration.sfnEndpoint, ec2: registration.ec2Endpoint } : {}),
+      ...(autoscaling ? { autoscaling: autoscaling.endpoint } : {}),
     },
     credentials: { ...LOCAL_CREDENTIALS },
     eventBusName: events.busName,
@@ -322,11 +351,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     fleet,
     stateDir,
     ...(registration ? { registration } : {}),
+    ...(autoscaling ? { autoscaling } : {}),
     events,
     sweepNow,
     stop() {
       stopped ??= (async () => {
         clearInterval(sweepTimer);
+        await autoscaling?.stop();
         await fleet.stopAll();
         await sweeping;
         await gating;

@@ -33,6 +33,8 @@ export interface AgentUserDataOptions {
   readonly bucketName: string;
   readonly logGroupName: string;
   readonly registerStateMachineArn: string;
+  /** The bus the agent announces job transitions on. */
+  readonly eventBusName: string;
 }
 
 const EOF_MARK = 'KILN_EOF';
@@ -51,6 +53,7 @@ export function agentUserDataCommands(o: AgentUserDataOptions): string[] {
     `${ENV.pool}=${o.pool}`,
     `${ENV.workDir}=${AGENT_PATHS.workDir}`,
     `${ENV.registerStateMachineArn}=${o.registerStateMachineArn}`,
+    `${ENV.eventBusName}=${o.eventBusName}`,
   ].join('\n');
 
   const launcher = [

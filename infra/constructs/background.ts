@@ -4,6 +4,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { JOB_EVENT_DETAIL_TYPE, JOB_EVENT_SOURCE } from '../../core/events';
 import { BACKGROUND_FUNCTIONS } from '../../lambdas/api/routes';
 import { grantAccess, type JobResources } from '../grants';
 import { KilnFunction } from './kiln-function';
@@ -29,6 +30,7 @@ export interface BackgroundProps {
 export class Background extends Construct {
   readonly sweeper: KilnFunction;
   readonly dlqConsumer: KilnFunction;
+  readonly autoGate: KilnFunction;
 
   constructor(scope: Construct, id: string, props: BackgroundProps) {
     super(scope, id);
@@ -42,13 +44,38 @@ export class Background extends Construct {
       timeout: props.sweeperTimeout ?? Duration.seconds(50),
       ...(props.logRetention ? { logRetention: props.logRetention } : {}),
     });
-    grantAccess(this.sweeper.role, { table: 'write', queues: 'send' }, resources);
+    grantAccess(this.sweeper.role, { table: 'write', queues: 'send', slots: 'write' }, resources);
     // The next sweep starts within a minute; a retried one would only overlap it.
     this.sweeper.function.configureAsyncInvoke({ retryAttempts: 0 });
     new events.Rule(this, 'SweepSchedule', {
       description: 'Kiln: run the sweeper',
       schedule: events.Schedule.rate(props.sweepInterval ?? Duration.minutes(1)),
       targets: [new targets.LambdaFunction(this.sweeper.function, { retryAttempts: 0 })],
+    });
+
+    // An auto rebuild leaving the build stages frees its slot: admit the next one at once rather
+    // than at the next sweep.
+    this.autoGate = new KilnFunction(this, 'AutoGate', {
+      entry: BACKGROUND_FUNCTIONS.autoGate.entry,
+      sourceRoot: props.sourceRoot,
+      description: 'admits waiting auto rebuilds under the fleet-wide cap',
+      environment: props.environment,
+      timeout: Duration.seconds(30),
+      ...(props.logRetention ? { logRetention: props.logRetention } : {}),
+    });
+    grantAccess(this.autoGate.role, { table: 'write', queues: 'send', slots: 'write' }, resources);
+    new events.Rule(this, 'AutoBuildFinished', {
+      description: 'Kiln: an auto rebuild left the build stages',
+      eventBus: resources.jobs.eventBus,
+      eventPattern: {
+        source: [JOB_EVENT_SOURCE],
+        detailType: [JOB_EVENT_DETAIL_TYPE],
+        detail: {
+          buildType: ['auto'],
+          status: ['REGISTERING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT'],
+        },
+      },
+      targets: [new targets.LambdaFunction(this.autoGate.function, { retryAttempts: 2 })],
     });
 
     this.dlqConsumer = new KilnFunction(this, 'DlqConsumer', {

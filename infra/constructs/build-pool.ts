@@ -109,6 +109,7 @@ export class BuildPool extends Construct {
         bucketName: resources.artifacts.bucket.bucketName,
         logGroupName: this.agentLogs.logGroupName,
         registerStateMachineArn: props.registerStateMachine.stateMachineArn,
+        eventBusName: props.resources.jobs.eventBus.eventBusName,
       }),
     );
 
@@ -208,6 +209,7 @@ export class BuildPool extends Construct {
     );
     resources.artifacts.grantWriteJobObjects(this.role);
     props.registerStateMachine.grantStartExecution(this.role);
+    resources.jobs.eventBus.grantPutEventsTo(this.role);
     acknowledge(
       this.role,
       `AwsSolutions-IAM5[${arnFinding(resources.artifacts.bucket, '/artifacts/*')}]`,

@@ -2,7 +2,14 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import { Construct } from 'constructs';
-import { type IndexDefinition, JOBS_TABLE, jobsTableName, type KeyAttribute } from '../definitions';
+import {
+  type IndexDefinition,
+  JOBS_TABLE,
+  jobsTableName,
+  type KeyAttribute,
+  SLOTS_TABLE,
+  slotsTableName,
+} from '../definitions';
 
 export interface JobStoreProps {
   readonly prefix: string;
@@ -21,6 +28,8 @@ function attribute(key: KeyAttribute): dynamodb.Attribute {
 export class JobStore extends Construct {
   readonly table: dynamodb.Table;
   readonly eventBus: events.EventBus;
+  /** Counting semaphores: import slots (register workflow) and the auto-build cap. */
+  readonly slotsTable: dynamodb.Table;
   readonly indexes: readonly IndexDefinition[] = JOBS_TABLE.globalSecondaryIndexes;
 
   constructor(scope: Construct, id: string, props: JobStoreProps) {
@@ -44,6 +53,15 @@ export class JobStore extends Construct {
         projectionType: dynamodb.ProjectionType.ALL,
       });
     }
+    this.slotsTable = new dynamodb.Table(this, 'Slots', {
+      tableName: slotsTableName(props.prefix),
+      partitionKey: attribute(SLOTS_TABLE.partitionKey),
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      // Slot counts describe work in flight only; a new stack starts from zero.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     this.eventBus = new events.EventBus(this, 'Events', {
       eventBusName: `${props.prefix}-job-events`,
       description: 'Kiln job state changes',

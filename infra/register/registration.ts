@@ -1,12 +1,12 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct, type IConstruct } from 'constructs';
 import type { KilnConfig } from '../../core/config';
 import { BACKGROUND_FUNCTIONS } from '../../lambdas/api/routes';
 import { KilnFunction } from '../constructs/kiln-function';
-import { registerStateMachineName, SLOTS_TABLE, slotsTableName } from '../definitions';
+import { registerStateMachineName } from '../definitions';
 import { grantAccess, type JobResources } from '../grants';
 import { acknowledge, arnFinding, logicalIdOf } from '../nag';
 import { RegisterWorkflow } from './workflow';
@@ -25,7 +25,7 @@ export interface RegistrationProps {
  * the two workflow Lambdas and the register state machine.
  */
 export class Registration extends Construct {
-  readonly slotsTable: dynamodb.Table;
+  readonly slotsTable: dynamodb.ITable;
   readonly workflow: RegisterWorkflow;
   readonly recordResult: KilnFunction;
   readonly copyImage: KilnFunction;
@@ -37,15 +37,7 @@ export class Registration extends Construct {
     const stack = Stack.of(this);
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
 
-    this.slotsTable = new dynamodb.Table(this, 'Slots', {
-      tableName: slotsTableName(config.prefix),
-      partitionKey: { name: SLOTS_TABLE.partitionKey.name, type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      encryption: dynamodb.TableEncryption.AWS_MANAGED,
-      // Slot counts describe running executions only; a new stack starts from zero.
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    this.slotsTable = resources.jobs.slotsTable;
 
     // VM Import reads the artifact with this role (it must trust vmie and carry the vmimport external id);
     // ImportSnapshot needs nothing else from it.
@@ -183,7 +175,7 @@ export class Registration extends Construct {
   grantRecover(grantee: iam.IGrantable & IConstruct): void {
     this.workflow.stateMachine.grantStartExecution(grantee);
     this.workflow.stateMachine.grantExecution(grantee, 'states:DescribeExecution');
-    this.slotsTable.grant(grantee, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    this.slotsTable.grant(grantee, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     const stateMachineName = `{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${logicalIdOf(this.workflow.stateMachine)}"}]}]}`;
     acknowledge(
       grantee,

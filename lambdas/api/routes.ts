@@ -23,6 +23,8 @@ export interface RouteDefinition {
     readonly table: 'read' | 'write';
     readonly queues?: 'send' | 'read';
     readonly bucket?: 'read';
+    /** The semaphores table (auto-build cap). */
+    readonly slots?: 'read' | 'write';
   };
 }
 
@@ -32,7 +34,7 @@ export const ROUTES: readonly RouteDefinition[] = [
     method: 'POST',
     path: '/jobs',
     entry: 'lambdas/entry/submit-job.ts',
-    access: { table: 'write', queues: 'send' },
+    access: { table: 'write', queues: 'send', slots: 'write' },
   },
   {
     name: 'listJobs',
@@ -67,7 +69,7 @@ export const ROUTES: readonly RouteDefinition[] = [
     method: 'GET',
     path: '/pools',
     entry: 'lambdas/entry/list-pools.ts',
-    access: { table: 'read', queues: 'read' },
+    access: { table: 'read', queues: 'read', slots: 'read' },
   },
   {
     name: 'getArtifact',
@@ -87,6 +89,8 @@ export const BACKGROUND_FUNCTIONS = {
   /** Register workflow steps: record the result on the job; copy an AMI to another region. */
   recordRegistration: { entry: 'lambdas/entry/record-registration.ts' },
   copyImage: { entry: 'lambdas/entry/copy-image.ts' },
+  /** Admits waiting auto rebuilds when one leaves the build stages (an EventBridge rule). */
+  autoGate: { entry: 'lambdas/entry/auto-gate.ts' },
 } as const;
 
 /** S3 key layout inside the artifacts bucket. */

@@ -16,37 +16,42 @@ export class InstanceMetadataService {
   constructor(private readonly sim: AutoScalingSimulator) {}
 
   handle(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const { status, body, headers } = this.answer(req, path);
+    const bytes = Buffer.from(body, 'utf8');
+    res.writeHead(status, { 'content-type': 'text/plain', 'content-length': bytes.byteLength, ...headers });
+    res.end(bytes);
+  }
+
+  private answer(req: IncomingMessage, path: string): Reply {
     const match = /^\/imds\/([^/]+)(\/.*)$/.exec(path);
-    if (!match) return reply(res, 404, 'Not Found');
+    if (!match) return reply(404, 'Not Found');
     const instanceId = match[1] as string;
     const rest = match[2] as string;
     if (rest === '/latest/api/token') {
-      if (req.method !== 'PUT') return reply(res, 405, 'Method Not Allowed');
+      if (req.method !== 'PUT') return reply(405, 'Method Not Allowed');
       const ttl = Number(req.headers['x-aws-ec2-metadata-token-ttl-seconds']);
-      if (!Number.isInteger(ttl) || ttl < 1 || ttl > 21_600) return reply(res, 400, 'Bad Request');
+      if (!Number.isInteger(ttl) || ttl < 1 || ttl > 21_600) return reply(400, 'Bad Request');
       const token = randomBytes(32).toString('base64url');
       this.tokens.set(token, { instanceId, expiresAt: Date.now() + ttl * 1000 });
-      return reply(res, 200, token, { 'x-aws-ec2-metadata-token-ttl-seconds': String(ttl) });
+      return reply(200, token, { 'x-aws-ec2-metadata-token-ttl-seconds': String(ttl) });
     }
-    if (!rest.startsWith('/latest/meta-data/')) return reply(res, 404, 'Not Found');
-    if (req.method !== 'GET') return reply(res, 405, 'Method Not Allowed');
+    if (!rest.startsWith('/latest/meta-data/')) return reply(404, 'Not Found');
+    if (req.method !== 'GET') return reply(405, 'Method Not Allowed');
     const token = this.tokens.get(String(req.headers['x-aws-ec2-metadata-token'] ?? ''));
     if (!token || token.instanceId !== instanceId || token.expiresAt < Date.now()) {
-      return reply(res, 401, 'Unauthorized');
+      return reply(401, 'Unauthorized');
     }
     const value = this.sim.metadata(instanceId, rest.slice('/latest/meta-data/'.length));
-    if (value === undefined) return reply(res, 404, 'Not Found');
-    return reply(res, 200, value);
+    return value === undefined ? reply(404, 'Not Found') : reply(200, value);
   }
 }
 
-function reply(
-  res: ServerResponse,
-  status: number,
-  body: string,
-  headers: Record<string, string> = {},
-): void {
-  const bytes = Buffer.from(body, 'utf8');
-  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': bytes.byteLength, ...headers });
-  res.end(bytes);
+interface Reply {
+  status: number;
+  body: string;
+  headers: Record<string, string>;
+}
+
+function reply(status: number, body: string, headers: Record<string, string> = {}): Reply {
+  return { status, body, headers };
 }

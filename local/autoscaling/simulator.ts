@@ -383,14 +383,13 @@ export class AutoScalingSimulator {
       }
       group.desiredCapacity -= 1;
     }
+    const shrinking = shouldDecrement
+      ? `, shrinking the capacity from ${group.desiredCapacity + 1} to ${group.desiredCapacity}`
+      : '';
     const activity = this.activity(
       group,
       `Terminating EC2 instance: ${id}`,
-      `At ${new Date(this.clock()).toISOString()} instance ${id} was taken out of service in response to a user request${
-        shouldDecrement
-          ? ', shrinking the capacity from ' + (group.desiredCapacity + 1) + ' to ' + group.desiredCapacity
-          : ''
-      }.`,
+      `At ${new Date(this.clock()).toISOString()} instance ${id} was taken out of service in response to a user request${shrinking}.`,
     );
     this.beginTermination(instance, 'requested', shouldDecrement);
     this.reconcile(group);

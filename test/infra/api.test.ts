@@ -1,6 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KILN_LAMBDA_RUNTIME } from '../../infra/constructs/kiln-function';
-import { QUEUE_SEND_ACTIONS, TABLE_ACTIONS } from '../../infra/grants';
+import {
+  QUEUE_READ_ACTIONS,
+  QUEUE_SEND_ACTIONS,
+  SLOTS_READ_ACTIONS,
+  SLOTS_WRITE_ACTIONS,
+  TABLE_ACTIONS,
+} from '../../infra/grants';
 import { ROUTES } from '../../lambdas/api/routes';
 import {
   actionsOf,
@@ -92,14 +98,31 @@ describe('API functions', () => {
   it.each(ROUTES.map((r) => [r.name, r] as const))('%s is granted exactly its access', (name, route) => {
     const statements = routeStatements(name);
     const actions = statements.flatMap(actionsOf);
-    const dynamo = actions.filter((a) => a.startsWith('dynamodb:')).sort();
-    expect(dynamo).toEqual([...TABLE_ACTIONS[route.access.table]].sort());
+    const jobsTable = JSON.stringify({ 'Fn::GetAtt': [logicalIdOf(s.stack.jobs.table, s), 'Arn'] });
+    const slotsTable = JSON.stringify({ 'Fn::GetAtt': [logicalIdOf(s.stack.jobs.slotsTable, s), 'Arn'] });
+    const on = (target: string) =>
+      statements
+        .filter((st) => JSON.stringify(resourcesOf(st)).includes(target))
+        .flatMap(actionsOf)
+        .filter((a) => a.startsWith('dynamodb:'))
+        .sort();
+    expect(on(jobsTable)).toEqual([...TABLE_ACTIONS[route.access.table]].sort());
+    const slots =
+      route.access.slots === 'write'
+        ? SLOTS_WRITE_ACTIONS
+        : route.access.slots === 'read'
+          ? SLOTS_READ_ACTIONS
+          : [];
+    expect(on(slotsTable)).toEqual([...slots].sort());
     const sqs = actions.filter((a) => a.startsWith('sqs:'));
-    expect(sqs).toEqual(route.access.queues === 'send' ? [...QUEUE_SEND_ACTIONS] : []);
+    const queueActions = { send: QUEUE_SEND_ACTIONS, read: QUEUE_READ_ACTIONS } as const;
+    expect(sqs).toEqual(route.access.queues ? [...queueActions[route.access.queues]] : []);
     const s3 = actions.filter((a) => a.startsWith('s3:')).sort();
     expect(s3).toEqual(route.access.bucket === 'read' ? ['s3:GetObject', 's3:ListBucket'] : []);
     const other = actions.filter((a) => !/^(dynamodb|sqs|s3):/.test(a));
-    expect(other.sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+    // Writers of job transitions announce them on the bus.
+    const events = route.access.table === 'write' ? ['events:PutEvents'] : [];
+    expect(other.sort()).toEqual([...events, 'logs:CreateLogStream', 'logs:PutLogEvents']);
   });
 
   it('send only to job queues, never to dead-letter queues', () => {
