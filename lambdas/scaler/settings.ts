@@ -16,7 +16,12 @@ export interface ScalerSettings {
   intervalMs: number;
 }
 
-const SETTING_NAMES = ['bootSeconds', 'bootDeadlineSeconds', 'idleTimeoutSeconds', 'decisionIntervalSeconds'] as const;
+const SETTING_NAMES = [
+  'bootSeconds',
+  'bootDeadlineSeconds',
+  'idleTimeoutSeconds',
+  'decisionIntervalSeconds',
+] as const;
 
 function json(env: NodeJS.ProcessEnv, name: string, problems: string[], required: boolean): unknown {
   const raw = env[name];
@@ -32,7 +37,8 @@ function json(env: NodeJS.ProcessEnv, name: string, problems: string[], required
   }
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * Reads KILN_CONFIG, KILN_QUEUE_URLS, and optionally KILN_AUTOSCALING_GROUPS (pool → group; by
@@ -51,9 +57,11 @@ export function scalerSettingsFromEnv(env: NodeJS.ProcessEnv): ScalerSettings {
     }
   }
   const queueUrls = json(env, ENV.queueUrls, problems, true);
-  if (queueUrls !== undefined && !isObject(queueUrls)) problems.push(`${ENV.queueUrls} must be a JSON object`);
+  if (queueUrls !== undefined && !isObject(queueUrls))
+    problems.push(`${ENV.queueUrls} must be a JSON object`);
   const groups = json(env, ENV.autoScalingGroups, problems, false);
-  if (groups !== undefined && !isObject(groups)) problems.push(`${ENV.autoScalingGroups} must be a JSON object`);
+  if (groups !== undefined && !isObject(groups))
+    problems.push(`${ENV.autoScalingGroups} must be a JSON object`);
   const rawSettings = json(env, ENV.scalingSettings, problems, false) ?? {};
   const settings: Partial<ScalingSettings> = {};
   let arrivalWindowSeconds = 60;
@@ -82,11 +90,17 @@ export function scalerSettingsFromEnv(env: NodeJS.ProcessEnv): ScalerSettings {
     const poolQueues = {} as Record<Priority, string>;
     for (const p of PRIORITIES) {
       const url = urls[queueKey(pool.name, p)];
-      if (typeof url !== 'string' || url === '') problems.push(`${ENV.queueUrls} lacks ${queueKey(pool.name, p)}`);
+      if (typeof url !== 'string' || url === '')
+        problems.push(`${ENV.queueUrls} lacks ${queueKey(pool.name, p)}`);
       poolQueues[p] = String(url);
     }
     const groupName = groupNames[pool.name] ?? autoScalingGroupName((config as KilnConfig).prefix, pool.name);
-    return { pool: pool.name, groupName: String(groupName), queueUrls: poolQueues, scaling: scalingConfigFor(pool, settings) };
+    return {
+      pool: pool.name,
+      groupName: String(groupName),
+      queueUrls: poolQueues,
+      scaling: scalingConfigFor(pool, settings),
+    };
   });
   if (problems.length > 0) throw new ConfigError(problems);
   const bootDeadline = Math.max(...pools.map((p) => p.scaling.bootDeadlineSeconds));
@@ -95,7 +109,7 @@ export function scalerSettingsFromEnv(env: NodeJS.ProcessEnv): ScalerSettings {
     config,
     pools,
     observe: {
-      // Twice the boot deadline of silence, or four heartbeats, whichever is longer.
+      // The boot deadline, or four missed heartbeats if that is longer.
       silenceSeconds: silenceSeconds ?? Math.max(bootDeadline, 4 * config.heartbeatSeconds),
       arrivalWindowSeconds,
     },
