@@ -41,7 +41,7 @@ const scaler = new FleetScaler(
   settings.observe,
 );
 
-export const handler = middy()
+export const handler = middy<Partial<ScheduledEvent>>()
   .use(injectLambdaContext(logger))
   .handler(async (event: Partial<ScheduledEvent>, context: Context) => {
     const now = Date.now();
