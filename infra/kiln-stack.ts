@@ -11,6 +11,7 @@ import { JobQueues } from './constructs/job-queues';
 import { JobStore } from './constructs/job-store';
 import { Monitoring } from './constructs/monitoring';
 import { Network } from './constructs/network';
+import { Scaler } from './constructs/scaler';
 import { ENV } from './definitions';
 import type { JobResources } from './grants';
 import { REPO_ROOT } from './paths';
@@ -39,6 +40,7 @@ export class KilnStack extends Stack {
   readonly api: Api;
   readonly background: Background;
   readonly registration: Registration;
+  readonly scaler: Scaler;
   readonly pools: readonly BuildPool[];
   readonly monitoring: Monitoring;
 
@@ -99,6 +101,14 @@ export class KilnStack extends Stack {
         }),
     );
 
+    // The benchmarked scaler replaces scaling policies: it names the idle instances that may go.
+    this.scaler = new Scaler(this, 'Scaler', {
+      config,
+      sourceRoot,
+      pools: this.pools,
+      environment: { [ENV.config]: environment[ENV.config], [ENV.queueUrls]: environment[ENV.queueUrls] },
+    });
+
     this.monitoring = new Monitoring(this, 'Monitoring', {
       prefix: config.prefix,
       alarmTopic: this.alerting.alarmTopic,
@@ -111,6 +121,8 @@ export class KilnStack extends Stack {
         this.background.dlqConsumer,
         this.registration.recordResult,
         this.registration.copyImage,
+        this.background.autoGate,
+        this.scaler.function,
       ],
     });
 

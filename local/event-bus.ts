@@ -67,18 +67,31 @@ export async function startLocalEventBus(busName: string, port = 0): Promise<Loc
       }
       const { Entries: entries = [] } = JSON.parse(body || '{}') as { Entries?: PutEventsEntry[] };
       if (entries.length === 0 || entries.length > MAX_ENTRIES) {
-        reply(res, 400, { __type: 'ValidationException', message: `PutEvents takes 1 to ${MAX_ENTRIES} entries` });
+        reply(res, 400, {
+          __type: 'ValidationException',
+          message: `PutEvents takes 1 to ${MAX_ENTRIES} entries`,
+        });
         return;
       }
       let failed = 0;
       const results = entries.map((entry) => {
         if ((entry.EventBusName ?? 'default') !== busName) {
           failed += 1;
-          return { ErrorCode: 'NotAuthorizedForSourceException', ErrorMessage: `no event bus named ${entry.EventBusName}` };
+          return {
+            ErrorCode: 'NotAuthorizedForSourceException',
+            ErrorMessage: `no event bus named ${entry.EventBusName}`,
+          };
         }
-        if (Buffer.byteLength(JSON.stringify(entry)) > MAX_ENTRY_BYTES || !entry.Source || !entry.DetailType) {
+        if (
+          Buffer.byteLength(JSON.stringify(entry)) > MAX_ENTRY_BYTES ||
+          !entry.Source ||
+          !entry.DetailType
+        ) {
           failed += 1;
-          return { ErrorCode: 'MalformedDetail', ErrorMessage: 'entry too large or missing Source/DetailType' };
+          return {
+            ErrorCode: 'MalformedDetail',
+            ErrorMessage: 'entry too large or missing Source/DetailType',
+          };
         }
         let detail: unknown;
         try {

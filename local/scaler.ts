@@ -131,6 +131,7 @@ export async function startLocalAutoscaling(
       {
         silenceSeconds: Math.max(bootDeadline, 4 * deps.config.heartbeatSeconds),
         arrivalWindowSeconds: options.arrivalWindowSeconds ?? LOCAL_SCALING_DEFAULTS.arrivalWindowSeconds,
+        drainGraceSeconds: 2 * deps.config.heartbeatSeconds,
       },
     );
 

@@ -35,6 +35,8 @@ export interface AgentUserDataOptions {
   readonly registerStateMachineArn: string;
   /** The bus the agent announces job transitions on. */
   readonly eventBusName: string;
+  /** The instance's own Auto Scaling group (scale-in protection, termination hook). */
+  readonly autoScalingGroupName: string;
 }
 
 const EOF_MARK = 'KILN_EOF';
@@ -54,6 +56,7 @@ export function agentUserDataCommands(o: AgentUserDataOptions): string[] {
     `${ENV.workDir}=${AGENT_PATHS.workDir}`,
     `${ENV.registerStateMachineArn}=${o.registerStateMachineArn}`,
     `${ENV.eventBusName}=${o.eventBusName}`,
+    `${ENV.autoScalingGroup}=${o.autoScalingGroupName}`,
   ].join('\n');
 
   const launcher = [

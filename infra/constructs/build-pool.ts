@@ -1,7 +1,7 @@
-import { Aws, Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, RemovalPolicy, Stack, Tags } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -10,6 +10,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { KilnConfig, PoolConfig } from '../../core/config';
+import { autoScalingGroupName, TERMINATION_HOOK_NAME } from '../definitions';
 import type { JobResources } from '../grants';
 import { acknowledge, arnFinding } from '../nag';
 import { agentUserDataCommands } from './agent-user-data';
@@ -31,18 +32,21 @@ export interface BuildPoolProps {
   readonly registerStateMachine: sfn.IStateMachine;
   /** Root volume size; builds write whole disk images to it. @default 100 */
   readonly rootVolumeGiB?: number;
-  /** Scale in to the pool's minimum after this long without queued or running jobs. @default Duration.minutes(15) */
-  readonly idleBeforeScaleIn?: Duration;
-  /** Boot time until an instance takes jobs; scale-out counts warming instances for this long. @default Duration.minutes(3) */
+  /** Boot time until an instance takes jobs (the group's default instance warm-up). @default Duration.minutes(3) */
   readonly instanceWarmup?: Duration;
+  /**
+   * How long a terminating instance waits for its agent to hand its jobs back and complete the
+   * termination lifecycle action; CONTINUE after that. @default Duration.minutes(3)
+   */
+  readonly handBackTimeout?: Duration;
   /** Retention of agent and boot logs. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
 }
 
 const DEFAULTS = {
   rootVolumeGiB: 100,
-  idleBeforeScaleIn: Duration.minutes(15),
   instanceWarmup: Duration.minutes(3),
+  handBackTimeout: Duration.minutes(3),
   logRetention: logs.RetentionDays.ONE_MONTH,
 } as const;
 
@@ -50,14 +54,20 @@ const ONE_MINUTE = Duration.minutes(1);
 
 /**
  * One pool of build instances: a launch template for the pool's architecture, an instance role
- * limited to the pool's own queues, an Auto Scaling group from zero, and a first queue-depth
- * scaling policy (to be replaced by the benchmarked scaler).
+ * limited to the pool's own queues, and an Auto Scaling group from zero with no scaling policy:
+ * the fleet scaler (constructs/scaler.ts) sets its desired capacity and terminates idle instances
+ * by name. Agents hold scale-in protection while busy, and a termination lifecycle hook lets an
+ * agent hand its jobs back before its instance goes (docs/adr/0003-scaling-policy.md).
  */
 export class BuildPool extends Construct {
   readonly pool: PoolConfig;
   readonly role: iam.Role;
   readonly launchTemplate: ec2.LaunchTemplate;
   readonly group: autoscaling.AutoScalingGroup;
+  /** The group's name, known at synth (`${prefix}-${pool}`), for policies and the scaler. */
+  readonly groupName: string;
+  /** Holds a terminating instance until its agent has handed its jobs back. */
+  readonly terminationHook: autoscaling.LifecycleHook;
   readonly agentLogs: logs.LogGroup;
   readonly queues: readonly JobQueue[];
   /** Messages waiting in the pool's queues (visible, not yet received). */
@@ -69,6 +79,7 @@ export class BuildPool extends Construct {
     super(scope, id);
     const { pool, config, resources } = props;
     this.pool = pool;
+    this.groupName = autoScalingGroupName(config.prefix, pool.name);
     this.queues = resources.queues.forPool(pool.name);
 
     this.agentLogs = new logs.LogGroup(this, 'AgentLogs', {
@@ -110,6 +121,7 @@ export class BuildPool extends Construct {
         logGroupName: this.agentLogs.logGroupName,
         registerStateMachineArn: props.registerStateMachine.stateMachineArn,
         eventBusName: props.resources.jobs.eventBus.eventBusName,
+        autoScalingGroupName: this.groupName,
       }),
     );
 
@@ -136,7 +148,7 @@ export class BuildPool extends Construct {
 
     const warmup = props.instanceWarmup ?? DEFAULTS.instanceWarmup;
     this.group = new autoscaling.AutoScalingGroup(this, 'Group', {
-      autoScalingGroupName: `${config.prefix}-${pool.name}`,
+      autoScalingGroupName: this.groupName,
       vpc: props.network.vpc,
       vpcSubnets: props.network.agentSubnets,
       minCapacity: pool.minCapacity,
@@ -181,7 +193,62 @@ export class BuildPool extends Construct {
       usingMetrics: { ...visible, ...inFlight },
       period: ONE_MINUTE,
     });
-    this.addScalingPolicies(warmup, props.idleBeforeScaleIn ?? DEFAULTS.idleBeforeScaleIn);
+    this.terminationHook = this.group.addLifecycleHook('HandBack', {
+      lifecycleHookName: TERMINATION_HOOK_NAME,
+      lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
+      heartbeatTimeout: props.handBackTimeout ?? DEFAULTS.handBackTimeout,
+      // A dead agent cannot complete it: the instance goes anyway once the timeout passes.
+      defaultResult: autoscaling.DefaultResult.CONTINUE,
+    });
+    this.grantOwnGroup();
+  }
+
+  /** ARN pattern of this pool's group (its ARN holds a generated id, so the name is what can be fixed). */
+  get groupArnPattern(): string {
+    return Stack.of(this).formatArn({
+      service: 'autoscaling',
+      resource: 'autoScalingGroup',
+      resourceName: `*:autoScalingGroupName/${this.groupName}`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+  }
+
+  /** The cdk-nag finding a policy on `groupArnPattern` raises (IAM5: the generated id is a wildcard). */
+  get groupArnFinding(): string {
+    return `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${this.groupName}]`;
+  }
+
+  /** Scale-in protection and lifecycle actions, on the agent's own group only. */
+  private grantOwnGroup(): void {
+    const arn = this.groupArnPattern;
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ProtectAndDrainOwnGroup',
+        actions: [
+          'autoscaling:SetInstanceProtection',
+          'autoscaling:CompleteLifecycleAction',
+          'autoscaling:RecordLifecycleActionHeartbeat',
+        ],
+        resources: [arn],
+      }),
+    );
+    acknowledge(
+      this.role,
+      this.groupArnFinding,
+      "A group's ARN carries an id generated at creation; the wildcard stands for that id only, the group name is fixed.",
+    );
+  }
+
+  /** Lets the pool's agents write their status records, in their own pool's partition only. */
+  allowStatusReports(agentsTable: dynamodb.ITable): void {
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReportOwnStatus',
+        actions: ['dynamodb:PutItem'],
+        resources: [agentsTable.tableArn],
+        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [this.pool.name] } },
+      }),
+    );
   }
 
   private grantAgentAccess(props: BuildPoolProps): void {
@@ -263,51 +330,6 @@ export class BuildPool extends Construct {
       metrics[`${idPrefix}${i}`] = pick(q.queue).call(q.queue, { period: ONE_MINUTE, statistic: 'Maximum' });
     });
     return metrics;
-  }
-
-  /**
-   * Scale out by one (three when many jobs wait) while jobs are queued; scale in to the minimum only
-   * when no job has been queued or running for a while, so a busy instance is never chosen for
-   * termination. A running job keeps its message in flight, which is what `work` counts.
-   */
-  private addScalingPolicies(warmup: Duration, idle: Duration): void {
-    const manyJobs = 5 * this.pool.concurrency;
-    const scaleOut = new autoscaling.StepScalingAction(this, 'ScaleOutOnBacklog', {
-      autoScalingGroup: this.group,
-      adjustmentType: autoscaling.AdjustmentType.CHANGE_IN_CAPACITY,
-      estimatedInstanceWarmup: warmup,
-      metricAggregationType: autoscaling.MetricAggregationType.MAXIMUM,
-    });
-    // Bounds are relative to the alarm threshold of one queued job.
-    scaleOut.addAdjustment({ lowerBound: 0, upperBound: manyJobs - 1, adjustment: 1 });
-    scaleOut.addAdjustment({ lowerBound: manyJobs - 1, adjustment: 3 });
-    const backlogAlarm = new cloudwatch.Alarm(this, 'BacklogAlarm', {
-      alarmDescription: `Jobs are waiting in the queues of pool ${this.pool.name}: add instances`,
-      metric: this.backlog,
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    backlogAlarm.addAlarmAction(new cwActions.AutoScalingAction(scaleOut));
-
-    const scaleIn = new autoscaling.StepScalingAction(this, 'ScaleInWhenIdle', {
-      autoScalingGroup: this.group,
-      adjustmentType: autoscaling.AdjustmentType.EXACT_CAPACITY,
-    });
-    scaleIn.addAdjustment({ upperBound: 0, adjustment: this.pool.minCapacity });
-    const idleMinutes = Math.max(1, Math.round(idle.toMinutes()));
-    const idleAlarm = new cloudwatch.Alarm(this, 'IdleAlarm', {
-      alarmDescription: `No job queued or running in pool ${this.pool.name} for ${idleMinutes} minutes: scale in`,
-      metric: this.work,
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: idleMinutes,
-      datapointsToAlarm: idleMinutes,
-      // SQS stops publishing metrics for queues idle for hours; silence means idle.
-      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-    });
-    idleAlarm.addAlarmAction(new cwActions.AutoScalingAction(scaleIn));
   }
 }
 

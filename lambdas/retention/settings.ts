@@ -36,7 +36,8 @@ export function readRetentionSettings(env: NodeJS.ProcessEnv): RetentionSettings
     try {
       return read();
     } catch (error) {
-      problems.push(isKilnError(error) ? error.message : String(error));
+      if (isKilnError(error) && Array.isArray(error.details)) problems.push(...(error.details as string[]));
+      else problems.push(isKilnError(error) ? error.message : String(error));
       return undefined;
     }
   };

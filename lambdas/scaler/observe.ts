@@ -23,6 +23,12 @@ export interface ObserveSettings {
   silenceSeconds: number;
   /** Claims over this many seconds size the warm headroom; 0 turns it off. */
   arrivalWindowSeconds: number;
+  /**
+   * An agent that stopped taking work (a spot interruption notice, a shutdown) and has not come
+   * back this long after has left its instance: the scaler releases the instance. A restarted
+   * agent reports again within a heartbeat, so twice the heartbeat is enough.
+   */
+  drainGraceSeconds: number;
 }
 
 /** The group's lifecycle states the decision counts, and as what; every other state is on its way out. */
@@ -37,6 +43,29 @@ const parseTime = (iso: string | undefined): Date | undefined => {
   const t = Date.parse(iso);
   return Number.isNaN(t) ? undefined : new Date(t);
 };
+
+/**
+ * Instances whose agent has left them: it stopped taking work at least `drainGraceSeconds` ago
+ * and holds no job. They would otherwise count as capacity until the instance is reclaimed or the
+ * agent's silence runs out.
+ */
+export function leavingInstances(
+  group: GroupView,
+  agents: readonly AgentRecord[],
+  settings: ObserveSettings,
+  now: Date,
+): string[] {
+  const records = new Map(agents.map((r) => [r.agentId, r]));
+  return group.instances.flatMap((member) => {
+    const record = records.get(member.instanceId);
+    if (!instanceStateOf(member.lifecycleState) || !record || record.accepting || record.busySlots > 0)
+      return [];
+    const reportedAt = parseTime(record.at);
+    if (!reportedAt) return [];
+    const since = (now.getTime() - reportedAt.getTime()) / 1000;
+    return since >= settings.drainGraceSeconds ? [member.instanceId] : [];
+  });
+}
 
 export function scalingStateOf(
   observation: PoolObservation,

@@ -17,8 +17,15 @@ import {
   type ScalingDecision,
   scalingConfigProblems,
 } from '../../core/scaling';
-import { instanceStateOf, type ObserveSettings, scalingStateOf } from './observe';
-import type { AgentRecords, GroupView, InstanceLaunchTimes, QueueDepths, ScalingGroups } from './ports';
+import { instanceStateOf, leavingInstances, type ObserveSettings, scalingStateOf } from './observe';
+import type {
+  AgentRecord,
+  AgentRecords,
+  GroupView,
+  InstanceLaunchTimes,
+  QueueDepths,
+  ScalingGroups,
+} from './ports';
 
 export interface ScaledPool {
   pool: string;
@@ -46,8 +53,11 @@ export interface PoolTick {
   pool: string;
   groupName: string;
   decision?: ScalingDecision;
-  /** What was applied: instances terminated (by name) and the desired capacity set, if any. */
-  applied: { terminated: string[]; replaced: string[]; desiredCapacity?: number };
+  /**
+   * What was applied: instances released because their agent left, instances terminated (by
+   * name, desired capacity decremented), replaced (not decremented), and the desired capacity set.
+   */
+  applied: { released: string[]; terminated: string[]; replaced: string[]; desiredCapacity?: number };
   errors: string[];
 }
 
@@ -69,6 +79,7 @@ export class FleetScaler {
     const problems = pools.flatMap((p) => scalingConfigProblems(p.scaling).map((m) => `${p.pool}: ${m}`));
     if (!(settings.silenceSeconds > 0)) problems.push('silenceSeconds: must be > 0');
     if (!(settings.arrivalWindowSeconds >= 0)) problems.push('arrivalWindowSeconds: must be ≥ 0');
+    if (!(settings.drainGraceSeconds > 0)) problems.push('drainGraceSeconds: must be > 0');
     if (problems.length > 0) throw new ConfigError(problems);
   }
 
@@ -99,21 +110,50 @@ export class FleetScaler {
     const result: PoolTick = {
       pool: pool.pool,
       groupName: pool.groupName,
-      applied: { terminated: [], replaced: [] },
+      applied: { released: [], terminated: [], replaced: [] },
       errors: [],
     };
     if (!group) {
       result.errors.push(`Auto Scaling group ${pool.groupName} not found`);
       return result;
     }
-    let decision: ScalingDecision;
+    let observed: { queues: Record<Priority, QueueDepth>; agents: AgentRecord[]; now: Date };
     try {
       const [queues, agents] = await Promise.all([this.queueDepths(pool), this.deps.agents.list(pool.pool)]);
-      const now = this.clock();
-      const state = scalingStateOf({ group, queues, agents, launchTimes: this.launched }, this.settings, now);
-      decision = decideScale(state, pool.scaling, now);
+      observed = { queues, agents, now: this.clock() };
     } catch (error) {
       result.errors.push(`observing the pool failed: ${String(error)}`);
+      return result;
+    }
+    let desired = group.desiredCapacity;
+
+    // Instances whose agent has left (spot notice, shutdown) go first, so that the decision sees
+    // their capacity as gone; the group's minimum is kept by replacing rather than shrinking.
+    const leaving = leavingInstances(group, observed.agents, this.settings, observed.now);
+    for (const id of leaving) {
+      const decrement = desired - 1 >= group.minSize;
+      if (await this.terminate(result, id, decrement)) {
+        result.applied.released.push(id);
+        if (decrement) desired -= 1;
+      }
+    }
+    const released = new Set(result.applied.released);
+    const remaining: GroupView = {
+      ...group,
+      desiredCapacity: desired,
+      instances: group.instances.filter((i) => !released.has(i.instanceId)),
+    };
+
+    let decision: ScalingDecision;
+    try {
+      const state = scalingStateOf(
+        { group: remaining, queues: observed.queues, agents: observed.agents, launchTimes: this.launched },
+        this.settings,
+        observed.now,
+      );
+      decision = decideScale(state, pool.scaling, observed.now);
+    } catch (error) {
+      result.errors.push(`deciding failed: ${String(error)}`);
       return result;
     }
     result.decision = decision;
@@ -122,7 +162,6 @@ export class FleetScaler {
     for (const id of decision.replace) {
       if (await this.terminate(result, id, false)) result.applied.replaced.push(id);
     }
-    let desired = group.desiredCapacity;
     for (const id of decision.terminate) {
       if (await this.terminate(result, id, true)) {
         result.applied.terminated.push(id);
@@ -139,8 +178,8 @@ export class FleetScaler {
       }
     }
     const changed =
-      result.applied.terminated.length + result.applied.replaced.length > 0 ||
-      result.applied.desiredCapacity !== undefined;
+      result.applied.released.length + result.applied.terminated.length + result.applied.replaced.length >
+        0 || result.applied.desiredCapacity !== undefined;
     if (changed || result.errors.length > 0) {
       this.log.info('scaling decision applied', {
         pool: pool.pool,

@@ -43,7 +43,7 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 /**
  * Reads KILN_CONFIG, KILN_QUEUE_URLS, and optionally KILN_AUTOSCALING_GROUPS (pool → group; by
  * default `${prefix}-${pool}`), KILN_AGENTS_TABLE_NAME, KILN_SCALING_SETTINGS (Partial<ScalingSettings>,
- * plus `arrivalWindowSeconds` and `silenceSeconds`).
+ * plus `arrivalWindowSeconds`, `silenceSeconds` and `drainGraceSeconds` of ObserveSettings).
  */
 export function scalerSettingsFromEnv(env: NodeJS.ProcessEnv): ScalerSettings {
   const problems: string[] = [];
@@ -66,6 +66,7 @@ export function scalerSettingsFromEnv(env: NodeJS.ProcessEnv): ScalerSettings {
   const settings: Partial<ScalingSettings> = {};
   let arrivalWindowSeconds = 60;
   let silenceSeconds: number | undefined;
+  let drainGraceSeconds: number | undefined;
   if (!isObject(rawSettings)) problems.push(`${ENV.scalingSettings} must be a JSON object`);
   else {
     for (const [key, value] of Object.entries(rawSettings)) {
@@ -77,6 +78,8 @@ export function scalerSettingsFromEnv(env: NodeJS.ProcessEnv): ScalerSettings {
         arrivalWindowSeconds = value;
       } else if (key === 'silenceSeconds') {
         silenceSeconds = value;
+      } else if (key === 'drainGraceSeconds') {
+        drainGraceSeconds = value;
       } else {
         problems.push(`${ENV.scalingSettings}.${key} is not a scaling setting`);
       }
@@ -112,6 +115,7 @@ export function scalerSettingsFromEnv(env: NodeJS.ProcessEnv): ScalerSettings {
       // The boot deadline, or four missed heartbeats if that is longer.
       silenceSeconds: silenceSeconds ?? Math.max(bootDeadline, 4 * config.heartbeatSeconds),
       arrivalWindowSeconds,
+      drainGraceSeconds: drainGraceSeconds ?? 2 * config.heartbeatSeconds,
     },
     agentsTableName: env[ENV.agentsTableName] || agentsTableName(config.prefix),
     intervalMs: intervalSeconds * 1000,

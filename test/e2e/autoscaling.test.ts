@@ -129,4 +129,40 @@ describe('local mode: the fleet scales with the queue', () => {
     expect(stats.lifecycleActionsTimedOut).toBe(0);
     expect(mostProtected).toBe(MAX);
   });
+
+  it('a spot interruption notice hands the running build back at once; it is rebuilt on a new instance, and the hand-back is no failure', async () => {
+    const before = autoscaling.simulator.sim.stats().terminations.length;
+    const script = 'sleep 4\nhead -c 4096 /dev/urandom > image.raw';
+    const submitted = await stack.alice.submit(scriptJob(script));
+    const { jobId } = submitted.body;
+    const running = await stack.alice.waitFor(
+      jobId,
+      (j) => j.status === 'RUNNING' && j.leaseHolder !== undefined,
+      30_000,
+    );
+    const interrupted = running.leaseHolder as string;
+    // EC2 would reclaim it in a minute; the agent reacts to the notice, the scaler to the agent.
+    autoscaling.simulator.sim.interruptSpot(interrupted, 60_000);
+
+    const done = await stack.alice.waitFor(jobId, undefined, 40_000);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(done.history.map((h) => h.status)).toEqual([
+      'QUEUED',
+      'RUNNING',
+      'QUEUED',
+      'RUNNING',
+      'UPLOADING',
+      'SUCCEEDED',
+    ]);
+    expect(done.history[2]?.reason).toMatch(/handed back/);
+    // A hand-back is not a failed attempt: the attempt budget (attempts − hand-backs) is untouched.
+    expect(done.handBacks).toBe(1);
+    expect(done.attempts).toBe(2);
+    expect(done.history[1]?.reason).toContain(interrupted);
+    expect(done.history[3]?.reason).toMatch(/^claimed by i-/);
+    expect(done.history[3]?.reason).not.toContain(interrupted);
+    const released = autoscaling.simulator.sim.stats().terminations.slice(before);
+    expect(released).toContainEqual(expect.objectContaining({ instanceId: interrupted, cause: 'requested' }));
+    expect(released.some((t) => t.cause === 'spot-reclaimed')).toBe(false);
+  });
 });

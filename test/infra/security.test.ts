@@ -46,10 +46,10 @@ describe('IAM', () => {
     }
   });
 
-  // Actions AWS offers no resource-level permissions for: EC2 Describe calls, and the log delivery
+  // Actions AWS offers no resource-level permissions for: EC2 and Auto Scaling Describe calls, and the log delivery
   // and X-Ray calls of the register state machine's logging and tracing. Nothing else may use `*`.
   const UNSCOPABLE =
-    /^(ec2:[Dd]escribe[A-Za-z*]*|logs:(Create|Delete|Get|Update)LogDelivery|logs:ListLogDeliveries|logs:DescribeLogGroups|logs:DescribeResourcePolicies|logs:PutResourcePolicy|xray:(GetSamplingRules|GetSamplingTargets|PutTelemetryRecords|PutTraceSegments))$/;
+    /^(ec2:[Dd]escribe[A-Za-z*]*|autoscaling:Describe[A-Za-z]*|logs:(Create|Delete|Get|Update)LogDelivery|logs:ListLogDeliveries|logs:DescribeLogGroups|logs:DescribeResourcePolicies|logs:PutResourcePolicy|xray:(GetSamplingRules|GetSamplingTargets|PutTelemetryRecords|PutTraceSegments))$/;
 
   it('no statement applies to every resource, except actions AWS cannot scope', () => {
     for (const [id, st] of iamStatements(s.resources)) {

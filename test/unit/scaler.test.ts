@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Priority } from '../../core/job';
 import { type QueueDepth, scalingConfigFor } from '../../core/scaling';
+import { ENV, queueKey } from '../../infra/definitions';
 import { scalingStateOf } from '../../lambdas/scaler/observe';
 import type {
   AgentRecord,
@@ -12,6 +13,7 @@ import type {
   ScalingGroups,
 } from '../../lambdas/scaler/ports';
 import { FleetScaler, runDecisionLoop, type ScaledPool } from '../../lambdas/scaler/scaler';
+import { scalerSettingsFromEnv } from '../../lambdas/scaler/settings';
 
 const T0 = Date.parse('2030-01-01T00:00:00Z');
 const at = (s: number) => new Date(T0 + s * 1000);
@@ -26,7 +28,7 @@ const POOL: ScaledPool = {
     { idleTimeoutSeconds: 10, bootDeadlineSeconds: 180 },
   ),
 };
-const SETTINGS = { silenceSeconds: 180, arrivalWindowSeconds: 60 };
+const SETTINGS = { silenceSeconds: 180, arrivalWindowSeconds: 60, drainGraceSeconds: 60 };
 
 /** An Auto Scaling group, queues and agent records held in memory; every call is recorded. */
 class World implements ScalingGroups, InstanceLaunchTimes, QueueDepths, AgentRecords {
@@ -106,7 +108,7 @@ describe('FleetScaler', () => {
     world.depths['q-high'] = { visible: 1, inFlight: 0 };
     const [tick] = await scalerAt(world, 0).tick();
     expect(world.calls).toEqual(['desired kiln-p 3']);
-    expect(tick?.applied).toEqual({ terminated: [], replaced: [], desiredCapacity: 3 });
+    expect(tick?.applied).toEqual({ released: [], terminated: [], replaced: [], desiredCapacity: 3 });
 
     world.calls = [];
     world.depths['q-low'] = { visible: 20, inFlight: 0 };
@@ -257,7 +259,7 @@ describe('FleetScaler', () => {
         ],
         launchTimes: new Map([['i-2', at(1)]]),
       },
-      { silenceSeconds: 60, arrivalWindowSeconds: 0 },
+      { silenceSeconds: 60, arrivalWindowSeconds: 0, drainGraceSeconds: 60 },
       at(10),
     );
     expect(state.desiredCapacity).toBe(5);
@@ -283,6 +285,35 @@ describe('FleetScaler', () => {
         lastHeartbeatAt: at(9),
       },
     ]);
+  });
+
+  it('releases an instance whose agent left (spot notice) and launches for the work it handed back', async () => {
+    const world = new World();
+    (world.group as GroupView).desiredCapacity = 2;
+    world.instance('i-left', 0);
+    world.instance('i-busy', 0, { protectedFromScaleIn: true });
+    world.record('i-left', { at: iso(100), accepting: false, lastBusyAt: iso(100) });
+    world.record('i-busy', { at: iso(150), busySlots: 1, lastBusyAt: iso(150) });
+    world.depths['q-normal'] = { visible: 1, inFlight: 1 };
+    // Within the grace: a restarting agent would be back by now; nothing happens yet.
+    await scalerAt(world, 150).tick();
+    expect(world.calls.filter((c) => !c.startsWith('launch-times'))).toEqual([]);
+    const [tick] = await scalerAt(world, 160).tick();
+    expect(world.calls.filter((c) => !c.startsWith('launch-times'))).toEqual([
+      'terminate i-left decrement',
+      'desired kiln-p 2',
+    ]);
+    expect(tick?.applied).toMatchObject({ released: ['i-left'], desiredCapacity: 2 });
+  });
+
+  it('keeps the group minimum when releasing: replaced, not decremented', async () => {
+    const world = new World();
+    (world.group as GroupView).minSize = 1;
+    (world.group as GroupView).desiredCapacity = 1;
+    world.instance('i-left', 0);
+    world.record('i-left', { at: iso(0), accepting: false });
+    await scalerAt(world, 100).tick();
+    expect(world.calls.filter((c) => !c.startsWith('launch-times'))).toEqual(['terminate i-left']);
   });
 
   it('reports a missing group in the tick instead of throwing', async () => {
@@ -316,5 +347,71 @@ describe('runDecisionLoop', () => {
     );
     expect(ticks).toEqual([1000, 11_000, 21_000, 51_000]);
     expect(ran).toBe(4);
+  });
+});
+
+describe('scalerSettingsFromEnv', () => {
+  const base = {
+    [ENV.config]: JSON.stringify({ prefix: 'lab', heartbeatSeconds: 20 }),
+    [ENV.queueUrls]: JSON.stringify(
+      Object.fromEntries(
+        ['general-x86_64', 'general-aarch64'].flatMap((pool) =>
+          (['high', 'normal', 'low'] as Priority[]).map((p) => [queueKey(pool, p), `https://q/${pool}-${p}`]),
+        ),
+      ),
+    ),
+  };
+
+  it('builds every pool from the config, with default group names and settings', () => {
+    const settings = scalerSettingsFromEnv(base);
+    expect(settings.pools.map((p) => [p.pool, p.groupName])).toEqual([
+      ['general-x86_64', 'lab-general-x86_64'],
+      ['general-aarch64', 'lab-general-aarch64'],
+    ]);
+    expect(settings.pools[0]?.queueUrls.high).toBe('https://q/general-x86_64-high');
+    expect(settings.pools[0]?.scaling).toMatchObject({
+      minCapacity: 0,
+      maxCapacity: 10,
+      idleTimeoutSeconds: 10,
+    });
+    expect(settings.intervalMs).toBe(10_000);
+    expect(settings.agentsTableName).toBe('lab-agents');
+    expect(settings.observe).toEqual({
+      silenceSeconds: 180,
+      arrivalWindowSeconds: 60,
+      drainGraceSeconds: 40,
+    });
+  });
+
+  it('takes groups, the table and settings from the environment', () => {
+    const settings = scalerSettingsFromEnv({
+      ...base,
+      [ENV.autoScalingGroups]: JSON.stringify({ 'general-x86_64': 'custom' }),
+      [ENV.agentsTableName]: 'agents-t',
+      [ENV.scalingSettings]: JSON.stringify({
+        idleTimeoutSeconds: 30,
+        decisionIntervalSeconds: 5,
+        arrivalWindowSeconds: 0,
+      }),
+    });
+    expect(settings.pools[0]?.groupName).toBe('custom');
+    expect(settings.pools[0]?.scaling.idleTimeoutSeconds).toBe(30);
+    expect(settings.intervalMs).toBe(5000);
+    expect(settings.agentsTableName).toBe('agents-t');
+    expect(settings.observe.arrivalWindowSeconds).toBe(0);
+  });
+
+  it('reports every problem at once', () => {
+    expect(() =>
+      scalerSettingsFromEnv({
+        [ENV.config]: '{',
+        [ENV.scalingSettings]: JSON.stringify({ idleTimeout: 3, bootSeconds: 'x' }),
+      }),
+    ).toThrow(
+      /KILN_CONFIG is not valid JSON[\s\S]*KILN_QUEUE_URLS is not set[\s\S]*idleTimeout is not a scaling setting[\s\S]*bootSeconds must be a number/,
+    );
+    expect(() => scalerSettingsFromEnv({ ...base, [ENV.queueUrls]: '{}' })).toThrow(
+      /lacks general-x86_64\/high/,
+    );
   });
 });
