@@ -449,7 +449,7 @@ function decideImages(
     if (newest.has(f)) {
       f.keep = {
         reason: 'newest-of-name',
-        detail: `among the ${rules.keepNewestPerName} newest images named by job name "${f.name}" in ${f.image.region}`,
+        detail: `among the ${rules.keepNewestPerName} newest images of job name "${f.name}" in ${f.image.region}`,
       };
       continue;
     }

@@ -24,10 +24,12 @@ async function main(): Promise<void> {
     [
       `Kiln local stack is up: ${state.apiUrl}`,
       `  state:     ${stateDir}/local.json (bearer tokens for ${Object.keys(state.tokens).join(', ')}; endpoints)`,
-      `  agents:    ${stack.fleet
-        .list()
-        .map((a) => a.agentId)
-        .join(', ')} (logs in ${stateDir}/agents/)`,
+      stack.autoscaling
+        ? `  agents:    autoscaled from 0 by the scaler (logs in ${stateDir}/agents/)`
+        : `  agents:    ${stack.fleet
+            .list()
+            .map((a) => a.agentId)
+            .join(', ')} (logs in ${stateDir}/agents/)`,
       `  try:       curl -s -H "Authorization: Bearer ${state.tokens.alice}" ${state.apiUrl}/jobs`,
       'Ctrl-C stops it.',
       '',
