@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConfigError } from './errors';
 import { ARCHITECTURES, type Architecture, PRIORITIES, type Priority } from './job';
 import { minimumSharesProblems } from './priority';
+import { RetentionConfigSchema } from './retention';
 
 const poolName = z
   .string()
@@ -73,6 +74,8 @@ export const KilnConfigSchema = z
       .default({ normal: 0.2, low: 0.1 }),
     /** Auto rebuilds running at once across the fleet (they can swamp it otherwise). */
     autoBuildCap: z.number().int().min(1).max(10_000).default(5),
+    /** What the scheduled cleanup keeps and for how long (core/retention.ts). */
+    retention: RetentionConfigSchema.prefault({}),
     /** Register executions started per job before it is FAILED. */
     registerAttempts: z.number().int().min(1).max(10).default(3),
   })

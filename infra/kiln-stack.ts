@@ -11,6 +11,7 @@ import { JobQueues } from './constructs/job-queues';
 import { JobStore } from './constructs/job-store';
 import { Monitoring } from './constructs/monitoring';
 import { Network } from './constructs/network';
+import { Retention } from './constructs/retention';
 import { Scaler } from './constructs/scaler';
 import { ENV } from './definitions';
 import type { JobResources } from './grants';
@@ -41,6 +42,7 @@ export class KilnStack extends Stack {
   readonly background: Background;
   readonly registration: Registration;
   readonly scaler: Scaler;
+  readonly retention: Retention;
   readonly pools: readonly BuildPool[];
   readonly monitoring: Monitoring;
 
@@ -101,6 +103,22 @@ export class KilnStack extends Stack {
         }),
     );
 
+    this.retention = new Retention(this, 'Retention', {
+      prefix: config.prefix,
+      sourceRoot,
+      table: this.jobs.table,
+      bucket: this.artifacts.bucket,
+      eventBus: this.jobs.eventBus,
+      environment: {
+        [ENV.config]: environment[ENV.config],
+        [ENV.tableName]: environment[ENV.tableName],
+        [ENV.bucketName]: environment[ENV.bucketName],
+        [ENV.eventBusName]: environment[ENV.eventBusName],
+      },
+      alarmTopic: this.alerting.alarmTopic,
+      retention: config.retention,
+    });
+
     // The benchmarked scaler replaces scaling policies: it names the idle instances that may go.
     this.scaler = new Scaler(this, 'Scaler', {
       config,
@@ -123,6 +141,7 @@ export class KilnStack extends Stack {
         this.registration.copyImage,
         this.background.autoGate,
         this.scaler.function,
+        this.retention.function,
       ],
     });
 

@@ -15,13 +15,23 @@ export const METRIC_SOURCES = {
   agent: 'kiln-agent',
   sweeper: 'kiln-sweeper',
   dlqConsumer: 'kiln-dlq',
+  /** The register workflow's last step records the outcome of jobs with image targets. */
+  register: 'kiln-register',
 } as const;
 export type MetricSource = (typeof METRIC_SOURCES)[keyof typeof METRIC_SOURCES];
 
-/** Who records a job's final outcome: the agent for builds it ran, the sweeper and the DLQ consumer for jobs no agent could finish. */
+/**
+ * Who records a job's final outcome: the agent for builds it ran, the register workflow for jobs
+ * with images, the sweeper and the DLQ consumer for jobs no agent could finish.
+ */
 export const JOB_OUTCOME_SOURCES = {
-  [METRIC.jobsSucceeded]: [METRIC_SOURCES.agent],
-  [METRIC.jobsFailed]: [METRIC_SOURCES.agent, METRIC_SOURCES.sweeper, METRIC_SOURCES.dlqConsumer],
+  [METRIC.jobsSucceeded]: [METRIC_SOURCES.agent, METRIC_SOURCES.register],
+  [METRIC.jobsFailed]: [
+    METRIC_SOURCES.agent,
+    METRIC_SOURCES.sweeper,
+    METRIC_SOURCES.dlqConsumer,
+    METRIC_SOURCES.register,
+  ],
 } as const;
 
 export function kilnMetric(

@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { destroyClients, makeClients, makeEc2Client } from '../adapters/clients';
-import { DynamoJobStore } from '../adapters/dynamodb-job-store';
+import { jobStoreFor } from '../adapters/runtime-settings';
 import { type KilnConfig, parseConfig } from '../core/config';
 import { isKilnError } from '../core/errors';
 import { parseRetentionConfig, type RetentionConfigInput } from '../core/retention';
@@ -26,9 +26,9 @@ import type { LocalState } from './stack';
 
 export interface LocalRetentionOptions {
   /** Where the local stack's emulators listen and what it named its table and bucket. */
-  state: Pick<LocalState, 'region' | 'endpoints' | 'tableName' | 'bucketName'>;
+  state: Pick<LocalState, 'region' | 'endpoints' | 'tableName' | 'bucketName' | 'eventBusName'>;
   /** The stack's config: its prefix is the `kiln:deployment` tag the cleanup owns. */
-  config: Pick<KilnConfig, 'prefix' | 'jobRecordRetentionDays'>;
+  config: KilnConfig;
   /** @default the defaults of core/retention.ts */
   retention?: RetentionConfigInput;
   /** The clock ages are judged by; give the EC2 simulator's when it runs on a fake one. @default real time */
@@ -61,11 +61,17 @@ export function localRetention(options: LocalRetentionOptions): LocalRetention {
   const ports: RetentionPorts = {
     images: new Ec2RetentionImages({ ec2For, ...(options.pageSize ? { pageSize: options.pageSize } : {}) }),
     artifacts: new S3RetentionArtifacts(clients.s3, state.bucketName),
-    jobs: new DynamoJobStore({
-      documents: clients.documents,
-      tableName: state.tableName,
-      recordRetentionDays: options.config.jobRecordRetentionDays,
-    }),
+    // EXPIRED goes out on the local job events bus, as every transition does.
+    jobs: jobStoreFor(
+      {
+        config: options.config,
+        tableName: state.tableName,
+        bucketName: state.bucketName,
+        queueUrls: {},
+        eventBusName: state.eventBusName,
+      },
+      clients,
+    ),
   };
   const wrapped = options.wrapPorts ? options.wrapPorts(ports) : ports;
   const rules = { ...parseRetentionConfig(options.retention ?? {}), deploymentId: options.config.prefix };

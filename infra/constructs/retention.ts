@@ -2,6 +2,7 @@ import { Aws, Duration, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -38,6 +39,11 @@ export interface RetentionProps {
   readonly table: dynamodb.ITable;
   /** The artifacts bucket: objects under `artifacts/` are listed and deleted. */
   readonly bucket: s3.IBucket;
+  /**
+   * The job events bus: marking a job EXPIRED is announced there, like every transition (the
+   * function publishes when the environment names the bus). @default - no events published
+   */
+  readonly eventBus?: events.IEventBus;
   /** The shared function environment (KILN_CONFIG, KILN_TABLE_NAME, KILN_BUCKET_NAME, …). */
   readonly environment: Readonly<Record<string, string>>;
   /** Retention settings (core/retention.ts). @default the defaults there: 3/14/14 days, home region only */
@@ -262,6 +268,7 @@ export class Retention extends Construct {
         resources: [`${props.table.tableArn}/index/${index.indexName}`],
       }),
     );
+    props.eventBus?.grantPutEventsTo(role);
     this.acknowledge(props, role);
   }
 

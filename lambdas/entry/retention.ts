@@ -4,8 +4,7 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { makeEc2Client } from '../../adapters/clients';
-import { DynamoJobStore } from '../../adapters/dynamodb-job-store';
-import { clientsFromEnv } from '../../adapters/runtime-settings';
+import { clientsFromEnv, jobStoreFor } from '../../adapters/runtime-settings';
 import { ENV } from '../../infra/definitions';
 import { makeLogger, makeMetrics } from '../observability';
 import { Ec2RetentionImages } from '../retention/ec2-images';
@@ -16,6 +15,7 @@ import { readRetentionSettings } from '../retention/settings';
 
 /** Composition root of the retention function: environment read once per container. */
 const settings = readRetentionSettings(process.env);
+const logger = makeLogger(RETENTION_SERVICE);
 const clients = clientsFromEnv(process.env);
 const ec2Clients = new Map<string, EC2Client>();
 const ec2For = (region: string): EC2Client => {
@@ -29,13 +29,11 @@ const ec2For = (region: string): EC2Client => {
 const ports = {
   images: new Ec2RetentionImages({ ec2For }),
   artifacts: new S3RetentionArtifacts(clients.s3, settings.bucketName),
-  jobs: new DynamoJobStore({
-    documents: clients.documents,
-    tableName: settings.tableName,
-    recordRetentionDays: settings.config.jobRecordRetentionDays,
-  }),
+  // Marking a job EXPIRED is a transition like any other: it is announced on the job events bus.
+  jobs: jobStoreFor({ ...settings, queueUrls: {} }, clients, (jobId, error) =>
+    logger.warn('could not announce EXPIRED on the job events bus', { jobId, error: error as Error }),
+  ),
 };
-const logger = makeLogger(RETENTION_SERVICE);
 const metrics = makeMetrics(RETENTION_SERVICE);
 
 /** Stop starting steps this long before the Lambda timeout, so the report and metrics go out. */

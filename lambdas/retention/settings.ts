@@ -19,6 +19,8 @@ export interface RetentionSettings {
   tableName: string;
   bucketName: string;
   homeRegion: string;
+  /** The job events bus: EXPIRED is announced there like every transition. Absent: none published. */
+  eventBusName?: string;
 }
 
 function parseJson(name: string, raw: string, problems: string[]): unknown {
@@ -57,11 +59,13 @@ export function readRetentionSettings(env: NodeJS.ProcessEnv): RetentionSettings
   if (!homeRegion) problems.push('AWS_REGION is not set');
   if (problems.length > 0 || !config || !retention || !tableName || !bucketName || !homeRegion)
     throw new ConfigError(problems);
+  const eventBusName = env[ENV.eventBusName];
   return {
     config,
     rules: { ...retention, deploymentId: config.prefix },
     tableName,
     bucketName,
     homeRegion,
+    ...(eventBusName ? { eventBusName } : {}),
   };
 }

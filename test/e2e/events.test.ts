@@ -21,7 +21,11 @@ describe('job events on the local bus', () => {
 
   it('a subscriber sees every transition of a job, in order, with its type, pool and outcome', async () => {
     const { body } = await stack.alice.submit(
-      scriptJob('head -c 2048 /dev/urandom > image.raw', { buildType: 'scratch', priority: 'low', name: 'evented' }),
+      scriptJob('head -c 2048 /dev/urandom > image.raw', {
+        buildType: 'scratch',
+        priority: 'low',
+        name: 'evented',
+      }),
     );
     const done = await stack.alice.waitFor(body.jobId);
     expect(done.status).toBe('SUCCEEDED');
@@ -31,9 +35,18 @@ describe('job events on the local bus', () => {
     });
     expect(events.map((e) => e.status)).toEqual(done.history.map((h) => h.status));
     expect(events.map((e) => e.sequence)).toEqual(events.map((_, i) => i));
-    expect(events.map((e) => e.previousStatus)).toEqual([undefined, ...events.slice(0, -1).map((e) => e.status)]);
+    expect(events.map((e) => e.previousStatus)).toEqual([
+      undefined,
+      ...events.slice(0, -1).map((e) => e.status),
+    ]);
     for (const e of events) {
-      expect(e).toMatchObject({ jobId: body.jobId, buildType: 'scratch', priority: 'low', pool: X86, name: 'evented' });
+      expect(e).toMatchObject({
+        jobId: body.jobId,
+        buildType: 'scratch',
+        priority: 'low',
+        pool: X86,
+        name: 'evented',
+      });
     }
     expect(events.at(-1)?.artifact?.sha256).toBe(done.artifact?.sha256);
     const raw = received.find((e) => (e.detail as JobEvent).jobId === body.jobId);

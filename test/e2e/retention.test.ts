@@ -310,6 +310,8 @@ describe('retention: 50 jobs over 20 simulated days, foreign and pinned images',
       [ENV.sqsEndpoint]: stack.state.endpoints.sqs,
       [ENV.s3Endpoint]: stack.state.endpoints.s3,
       [ENV.ec2Endpoint]: stack.state.endpoints.ec2,
+      [ENV.eventsEndpoint]: stack.state.endpoints.events,
+      [ENV.eventBusName]: stack.state.eventBusName,
       [RETENTION_ENV.config]: JSON.stringify(retentionConfig),
     });
     const { handler } = await import('../../lambdas/entry/retention');
@@ -430,6 +432,13 @@ describe('retention: 50 jobs over 20 simulated days, foreign and pinned images',
         e.expires ? 'EXPIRED' : 'SUCCEEDED',
       );
     }
+    // EXPIRED is announced on the job events bus like every transition, once per job.
+    const announced = stack.events
+      .events()
+      .map((ev) => ev.detail as { jobId: string; status: string; previousStatus?: string })
+      .filter((d) => d.status === 'EXPIRED');
+    expect(announced.map((d) => d.jobId).sort()).toEqual(removals.expired);
+    for (const d of announced) expect(d.previousStatus).toBe('SUCCEEDED');
     // Foreign, pinned and hand-made images and their snapshots are all still there.
     for (const [what, s] of Object.entries(seeded)) {
       if (s.imageId) expect(end.images, what).toContain(`${s.region}/${s.imageId}`);

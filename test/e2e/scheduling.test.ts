@@ -51,11 +51,17 @@ describe('priorities: one agent, a backlog of every class', () => {
     const ids: Record<string, string[]> = { high: [], normal: [], low: [] };
     for (let i = 0; i < 20; i += 1) {
       for (const priority of ['low', 'normal', 'high'] as const) {
-        ids[priority]?.push((await stack.alice.submit(quick({ priority, name: `${priority}-${i}` }))).body.jobId);
+        ids[priority]?.push(
+          (await stack.alice.submit(quick({ priority, name: `${priority}-${i}` }))).body.jobId,
+        );
       }
     }
     stack.fleet.spawn(X86);
-    const jobs = await Promise.all(Object.values(ids).flat().map((id) => stack.alice.waitFor(id, undefined, 120_000)));
+    const jobs = await Promise.all(
+      Object.values(ids)
+        .flat()
+        .map((id) => stack.alice.waitFor(id, undefined, 120_000)),
+    );
     expect(jobs.every((j) => j.status === 'SUCCEEDED')).toBe(true);
     const starts = [...jobs].sort((a, b) => startOf(a) - startOf(b)).map((j) => j.priority as string);
     // Saturated while every class still had work queued: up to the first class to run out.
@@ -85,7 +91,9 @@ describe('auto rebuilds are capped fleet-wide; pools and architectures', () => {
     const build = 'sleep 0.4\nhead -c 1024 /dev/urandom > image.raw';
     const autos = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        stack.alice.submit(scriptJob(build, { buildType: 'auto', name: `rebuild-${i}` })).then((r) => r.body.jobId),
+        stack.alice
+          .submit(scriptJob(build, { buildType: 'auto', name: `rebuild-${i}` }))
+          .then((r) => r.body.jobId),
       ),
     );
     const explicit = await Promise.all(

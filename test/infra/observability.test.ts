@@ -55,8 +55,10 @@ describe('job error rate alarm', () => {
     );
     expect(alarm.Properties).toMatchObject({ Threshold: 10, ComparisonOperator: 'GreaterThanThreshold' });
     const q = queries(alarm);
-    expect(q.get('failed')?.Expression).toBe('(FILL(failed0, 0) + FILL(failed1, 0) + FILL(failed2, 0))');
-    expect(q.get('succeeded')?.Expression).toBe('(FILL(succeeded0, 0))');
+    const sum = (prefix: string, n: number) =>
+      `(${Array.from({ length: n }, (_, i) => `FILL(${prefix}${i}, 0)`).join(' + ')})`;
+    expect(q.get('failed')?.Expression).toBe(sum('failed', JOB_OUTCOME_SOURCES[METRIC.jobsFailed].length));
+    expect(q.get('succeeded')?.Expression).toBe(sum('succeeded', JOB_OUTCOME_SOURCES[METRIC.jobsSucceeded].length));
     const read = (prefix: string) =>
       [...q.values()]
         .filter((m) => m.Id.startsWith(prefix) && m.MetricStat)
@@ -76,15 +78,15 @@ describe('job error rate alarm', () => {
         stat: 'Sum',
       })),
     );
-    expect(read('succeeded')).toEqual([
-      {
+    expect(read('succeeded')).toEqual(
+      ['kiln-agent', 'kiln-register'].map((service) => ({
         namespace: 'Kiln',
         name: 'JobsSucceeded',
-        service: [{ Name: 'service', Value: 'kiln-agent' }],
+        service: [{ Name: 'service', Value: service }],
         period: 1800,
         stat: 'Sum',
-      },
-    ]);
+      })),
+    );
   });
 });
 
@@ -191,7 +193,9 @@ describe('alarm notifications', () => {
     const sli = resourcesOfType(s.resources, 'AWS::CloudWatch::Alarm').filter(
       ([, a]) => a.Properties?.AlarmName,
     );
-    expect(sli).toHaveLength(3 + 2 * queueDefinitions(config).length);
+    // Error rate, API 5xx, oldest message per queue, DLQ not empty per queue, and retention's two
+    // (failures, not running).
+    expect(sli).toHaveLength(3 + 2 * queueDefinitions(config).length + 2);
     for (const [id, alarm] of sli) {
       expect(alarm.Properties?.AlarmActions, id).toEqual([topic]);
       expect(alarm.Properties?.OKActions, id).toEqual([topic]);

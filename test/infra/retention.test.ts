@@ -69,6 +69,7 @@ function build(
     sourceRoot: stubSourceRoot(),
     table: jobs.table,
     bucket: artifacts.bucket,
+    eventBus: jobs.eventBus,
     environment: { KILN_CONFIG: '{}', KILN_TABLE_NAME: 't', KILN_BUCKET_NAME: 'b' },
     retention: { regions: ['eu-west-1'] },
     alarmTopic: alerting.alarmTopic,
@@ -205,6 +206,15 @@ describe('retention permissions', () => {
     ]);
   });
 
+  it('announces EXPIRED on the job events bus, and only there', () => {
+    const bus = built.id(
+      built.retention.node.scope?.node.findChild('Jobs').node.findChild('Events') as IConstruct,
+    );
+    const put = only(statementsWith('events:PutEvents'));
+    expect(actionsOf(put)).toEqual(['events:PutEvents']);
+    expect(resourcesOf(put)).toEqual([{ 'Fn::GetAtt': [bus, 'Arn'] }]);
+  });
+
   it('holds nothing else: every action is listed here, and only Describe calls use "*"', () => {
     const allowed = role()
       .filter((st) => st.Effect === 'Allow')
@@ -219,6 +229,7 @@ describe('retention permissions', () => {
       'ec2:DeregisterImage',
       'ec2:DescribeImages',
       'ec2:DescribeSnapshots',
+      'events:PutEvents',
       'logs:CreateLogStream',
       'logs:PutLogEvents',
       's3:DeleteObject',

@@ -10,6 +10,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AGENT_ENTRY } from '../../infra/constructs/agent-bundle';
 import { DLQ_CONSUMER_ENTRY } from '../../infra/constructs/background';
+import { RETENTION_ENTRY } from '../../infra/constructs/retention';
 import { SCALER_ENTRY } from '../../infra/constructs/scaler';
 import { addKilnStack } from '../../infra/kiln-app';
 import type { KilnStack } from '../../infra/kiln-stack';
@@ -27,6 +28,7 @@ export const STACK_ENTRIES = [
   ...Object.values(BACKGROUND_FUNCTIONS).map((f) => f.entry),
   DLQ_CONSUMER_ENTRY,
   SCALER_ENTRY,
+  RETENTION_ENTRY,
   AGENT_ENTRY,
 ] as const;
 

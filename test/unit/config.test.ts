@@ -56,6 +56,14 @@ describe('parseConfig: defaults', () => {
       registerAttempts: 3,
       priorityMinimumShares: { normal: 0.2, low: 0.1 },
       autoBuildCap: 5,
+      retention: {
+        scratchDays: 3,
+        explicitDays: 14,
+        autoDays: 14,
+        regionMaxImages: {},
+        regions: [],
+        maxDeletionsPerRun: 500,
+      },
     });
   });
 

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Priority } from '../../core/job';
-import { DEFAULT_MINIMUM_SHARES, minimumSharesProblems, priorityOrder, recordStart } from '../../core/priority';
+import {
+  DEFAULT_MINIMUM_SHARES,
+  minimumSharesProblems,
+  priorityOrder,
+  recordStart,
+} from '../../core/priority';
 
 const repeat = (p: Priority, n: number): Priority[] => Array.from({ length: n }, () => p);
 
