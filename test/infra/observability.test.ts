@@ -58,7 +58,9 @@ describe('job error rate alarm', () => {
     const sum = (prefix: string, n: number) =>
       `(${Array.from({ length: n }, (_, i) => `FILL(${prefix}${i}, 0)`).join(' + ')})`;
     expect(q.get('failed')?.Expression).toBe(sum('failed', JOB_OUTCOME_SOURCES[METRIC.jobsFailed].length));
-    expect(q.get('succeeded')?.Expression).toBe(sum('succeeded', JOB_OUTCOME_SOURCES[METRIC.jobsSucceeded].length));
+    expect(q.get('succeeded')?.Expression).toBe(
+      sum('succeeded', JOB_OUTCOME_SOURCES[METRIC.jobsSucceeded].length),
+    );
     const read = (prefix: string) =>
       [...q.values()]
         .filter((m) => m.Id.startsWith(prefix) && m.MetricStat)
