@@ -338,7 +338,7 @@ export class Agent {
     try {
       await registrar.start(
         executionName,
-        registrationInput(registering, artifactLocation(artifact.uri), registrar.homeRegion, now),
+        registrationInput(registering, artifactLocation(artifact.uri), registrar.target, now),
       );
     } catch (error) {
       logger.warn('starting the registration failed; the sweeper will start it', {

@@ -15,6 +15,7 @@ import { SqsJobQueue } from '../adapters/sqs-queues';
 import { SfnRegistrations } from '../adapters/step-functions';
 import { ConfigError, isKilnError } from '../core/errors';
 import { PRIORITIES } from '../core/job';
+import { type RegistrationTarget, retentionDaysOf } from '../core/registration';
 import { agentsTableName, ENV, queueKey, TERMINATION_HOOK_NAME } from '../infra/definitions';
 import { METRIC, MetricUnit, makeLogger, makeMetrics } from '../lambdas/observability';
 import { Agent } from './agent';
@@ -29,9 +30,13 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, problem
   return n;
 }
 
-function registrarFor(stateMachineArn: string, region: string, endpoint: string | undefined): Registrar {
-  const registrations = new SfnRegistrations(makeSfnClient(region, endpoint), stateMachineArn);
-  return { homeRegion: region, start: (name, input) => registrations.start(name, input) };
+function registrarFor(
+  stateMachineArn: string,
+  target: RegistrationTarget,
+  endpoint: string | undefined,
+): Registrar {
+  const registrations = new SfnRegistrations(makeSfnClient(target.homeRegion, endpoint), stateMachineArn);
+  return { target, start: (name, input) => registrations.start(name, input) };
 }
 
 /**
@@ -113,7 +118,15 @@ function main(): void {
         logger.warn('job event not published', { jobId, error: error as Error }),
       ),
       artifacts: new S3ArtifactStore(clients.s3, settings.bucketName),
-      ...(registerArn ? { registrar: registrarFor(registerArn, region, env[ENV.sfnEndpoint]) } : {}),
+      ...(registerArn
+        ? {
+            registrar: registrarFor(
+              registerArn,
+              { homeRegion: region, retentionDays: retentionDaysOf(settings.config.retention) },
+              env[ENV.sfnEndpoint],
+            ),
+          }
+        : {}),
       settings: {
         agentId,
         pool: pool.name,

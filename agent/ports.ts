@@ -1,5 +1,5 @@
 import type { Job, Priority } from '../core/job';
-import type { RegistrationInput } from '../core/registration';
+import type { RegistrationInput, RegistrationTarget } from '../core/registration';
 import type { TransitionPlan } from '../core/transitions';
 
 /** A received queue message; `receipt` is opaque to the agent. */
@@ -57,7 +57,7 @@ export interface Redispatcher {
 
 /** Starts the register workflow for a job whose artifact is uploaded. */
 export interface Registrar {
-  readonly homeRegion: string;
+  readonly target: RegistrationTarget;
   start(executionName: string, input: RegistrationInput): Promise<void>;
 }
 

@@ -1,5 +1,5 @@
 import { ValidationError } from './errors';
-import type { Architecture, ImageFormat, Job } from './job';
+import type { Architecture, BuildType, ImageFormat, Job } from './job';
 
 /** What EC2 ImportSnapshot accepts, by Kiln format. */
 const IMPORT_FORMATS: Partial<Record<ImageFormat, 'RAW' | 'VMDK' | 'VHD'>> = {
@@ -52,19 +52,31 @@ export interface RegistrationInput {
 }
 
 /** The register state machine's input for a job whose artifact is uploaded. */
+/** Where a deployment registers, and how long each build type's images are kept. */
+export interface RegistrationTarget {
+  homeRegion: string;
+  /** Days until an image's `kiln:expires-at` (config.retention); defaults per build type otherwise. */
+  retentionDays?: Partial<Record<BuildType, number>>;
+}
+
+export function retentionDaysOf(retention: { scratchDays: number; explicitDays: number; autoDays: number }) {
+  return { scratch: retention.scratchDays, explicit: retention.explicitDays, auto: retention.autoDays };
+}
+
 export function registrationInput(
   job: Job,
   artifact: { bucket: string; key: string },
-  homeRegion: string,
+  target: RegistrationTarget,
   now: Date,
 ): RegistrationInput {
+  const { homeRegion } = target;
   const regions = new Set<string>();
   const accounts = new Set<string>();
   for (const target of job.targets ?? []) {
     for (const r of target.regions ?? []) if (r !== homeRegion) regions.add(r);
     for (const a of target.shareWith ?? []) accounts.add(a);
   }
-  const days = DEFAULT_IMAGE_RETENTION_DAYS[job.buildType];
+  const days = target.retentionDays?.[job.buildType] ?? DEFAULT_IMAGE_RETENTION_DAYS[job.buildType];
   return {
     jobId: job.jobId,
     bucket: artifact.bucket,

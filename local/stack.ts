@@ -14,6 +14,7 @@ import { SfnRegistrations } from '../adapters/step-functions';
 import { holdsAutoSlot } from '../core/admission';
 import { type KilnConfig, type KilnConfigInput, parseConfig } from '../core/config';
 import type { JobEvent } from '../core/events';
+import { retentionDaysOf } from '../core/registration';
 import { ENV, IMPORT_SLOTS } from '../infra/definitions';
 import type { JobDispatcher } from '../lambdas/api/ports';
 import { buildApi, buildStores } from '../lambdas/composition';
@@ -233,7 +234,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           ? {
               registration: {
                 registrations,
-                homeRegion: LOCAL_REGION,
+                target: { homeRegion: LOCAL_REGION, retentionDays: retentionDaysOf(config.retention) },
                 policy: {
                   registerAttempts: config.registerAttempts,
                   startGraceSeconds: config.dispatchGraceSeconds,

@@ -3,6 +3,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { makeSfnClient } from '../../adapters/clients';
 import { SfnRegistrations } from '../../adapters/step-functions';
+import { retentionDaysOf } from '../../core/registration';
 import { ENV, IMPORT_SLOTS } from '../../infra/definitions';
 import { buildStores, clientsFromEnv, readRuntimeSettings } from '../composition';
 import { METRIC, MetricUnit, makeLogger, makeMetrics } from '../observability';
@@ -37,7 +38,7 @@ export const handler = middy()
           ? {
               registration: {
                 registrations,
-                homeRegion: region,
+                target: { homeRegion: region, retentionDays: retentionDaysOf(settings.config.retention) },
                 policy: { registerAttempts: settings.config.registerAttempts, startGraceSeconds: 120 },
               },
             }

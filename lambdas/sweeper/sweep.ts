@@ -8,6 +8,7 @@ import {
   artifactLocation,
   decideRegistration,
   type RegistrationPolicy,
+  type RegistrationTarget,
   registrationExecutionName,
   registrationInput,
 } from '../../core/registration';
@@ -24,7 +25,7 @@ export type SweeperStore = Pick<
 export interface RegistrationRecovery {
   registrations: Pick<SfnRegistrations, 'start' | 'status'>;
   policy: RegistrationPolicy;
-  homeRegion: string;
+  target: RegistrationTarget;
 }
 
 export interface SweepDeps {
@@ -141,7 +142,7 @@ async function sweepRegistrations(
             { executionName, attempt: decision.attempt, startedAt: now.toISOString() },
             now,
           );
-          const input = registrationInput(job, artifactLocation(job.artifact.uri), recovery.homeRegion, now);
+          const input = registrationInput(job, artifactLocation(job.artifact.uri), recovery.target, now);
           await recovery.registrations.start(executionName, input);
           report.registrationsRestarted.push(job.jobId);
         } else if (decision.action === 'fail' || (decision.action === 'start' && !job.artifact)) {
