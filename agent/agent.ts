@@ -112,6 +112,7 @@ export class Agent {
         ...(this.lastBusyAt ? { lastBusyAt: this.lastBusyAt.toISOString() } : {}),
         at: now.toISOString(),
         accepting: !this.stopping.signal.aborted,
+        jobIds: this.activeJobs,
       });
     } catch (error) {
       logger.warn('status report failed', { error: error as Error });

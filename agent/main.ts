@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoAgentStatus } from '../adapters/agent-status';
 import { OwnInstanceScaling } from '../adapters/autoscaling';
-import { makeAutoScalingClient, makeSfnClient } from '../adapters/clients';
+import { makeAutoScalingClient, makeEc2Client, makeSfnClient } from '../adapters/clients';
+import { allReporters, InstanceJobTagger } from '../adapters/instance-tags';
 import { clientsFromEnv, jobStoreFor, readRuntimeSettings } from '../adapters/runtime-settings';
 import { S3ArtifactStore } from '../adapters/s3-artifacts';
 import { SqsJobQueue } from '../adapters/sqs-queues';
@@ -108,7 +109,11 @@ function main(): void {
     const metrics = makeMetrics('kiln-agent');
     fleet = fleetMembership(env, settings.config.prefix, agentId, region, clients.documents, log);
     agent = new Agent({
-      status: fleet.status,
+      // In AWS the instance also carries the ids of the jobs it runs, so a person finds it from a job.
+      status:
+        env[ENV.tagInstance] === 'true'
+          ? allReporters([fleet.status, new InstanceJobTagger(makeEc2Client(region), agentId)])
+          : fleet.status,
       queue: new SqsJobQueue(
         clients.sqs,
         PRIORITIES.map((priority, i) => ({ priority, url: queueUrls[i] as string })),

@@ -79,4 +79,6 @@ export interface AgentStatus {
   at: string;
   /** False once the agent is shutting down and takes no more work. */
   accepting: boolean;
+  /** The jobs it runs now. */
+  jobIds: string[];
 }

@@ -128,6 +128,8 @@ export const ENV = {
   s3Endpoint: 'KILN_S3_ENDPOINT',
   sfnEndpoint: 'KILN_SFN_ENDPOINT',
   eventsEndpoint: 'KILN_EVENTS_ENDPOINT',
+  /** Agent only: keep the instance's kiln:job-ids tag current (set on EC2 instances). */
+  tagInstance: 'KILN_TAG_INSTANCE',
   /** The EventBridge bus job events go to; absent = no events. */
   eventBusName: 'KILN_EVENT_BUS_NAME',
   ec2Endpoint: 'KILN_EC2_ENDPOINT',

@@ -57,6 +57,7 @@ export function agentUserDataCommands(o: AgentUserDataOptions): string[] {
     `${ENV.registerStateMachineArn}=${o.registerStateMachineArn}`,
     `${ENV.eventBusName}=${o.eventBusName}`,
     `${ENV.autoScalingGroup}=${o.autoScalingGroupName}`,
+    `${ENV.tagInstance}=true`,
   ].join('\n');
 
   const launcher = [

@@ -53,6 +53,7 @@ const status = (busySlots: number, s: number, extra: Partial<AgentStatus> = {}):
   slots: 2,
   at: at(s),
   accepting: true,
+  jobIds: [],
   ...(busySlots > 0 ? { lastBusyAt: at(s) } : {}),
   ...extra,
 });
