@@ -16,9 +16,7 @@
  * SetInstanceProtection, PutLifecycleHook, DescribeLifecycleHooks, CompleteLifecycleAction,
  * RecordLifecycleActionHeartbeat; EC2 DescribeInstances.
  */
-import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AUTOSCALING_ACTIONS, describeInstancesXml } from './autoscaling/actions';
 import { IMDS_PREFIX, InstanceMetadataService } from './autoscaling/imds';
 import { AutoScalingError, Ec2ApiError } from './autoscaling/model';
@@ -30,7 +28,9 @@ import {
   type InstanceLauncher,
 } from './autoscaling/simulator';
 import { queryError, queryResponse } from './autoscaling/xml';
-import { errorDocument, responseDocument } from './ec2-simulator/xml';
+import { credentialRegion, MISSING_CREDENTIAL_SCOPE, readBody } from './aws-query/request';
+import { answerQuery, startLoopbackServer } from './aws-query/server';
+import { ec2ErrorDocument as errorDocument, ec2ResponseDocument as responseDocument } from './aws-query/xml';
 import type { LocalFleet } from './fleet';
 
 export type {
@@ -66,7 +66,6 @@ export interface RunningAutoScalingSimulator {
   stop(): Promise<void>;
 }
 
-const MAX_BODY_BYTES = 1024 * 1024;
 const EC2_VERSION = '2016-11-15';
 
 export async function startAutoScalingSimulator(
@@ -74,36 +73,21 @@ export async function startAutoScalingSimulator(
 ): Promise<RunningAutoScalingSimulator> {
   const sim = new AutoScalingSimulator(opts);
   const imds = new InstanceMetadataService(sim);
-  const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
-    if (path.startsWith(IMDS_PREFIX)) imds.handle(req, res, path);
-    else void handleQuery(sim, req, res);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const url = `http://127.0.0.1:${port}`;
-  let stopping: Promise<void> | undefined;
+  const server = await startLoopbackServer(
+    (req, res) => {
+      const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+      if (path.startsWith(IMDS_PREFIX)) imds.handle(req, res, path);
+      else void handleQuery(sim, req, res);
+    },
+    // Stops every instance's software before the server.
+    { port: opts.port, beforeClose: () => sim.shutdown() },
+  );
+  const { url } = server;
   return {
     url,
     sim,
     imdsEndpoint: (instanceId) => `${url}${IMDS_PREFIX}${instanceId}`,
-    stop() {
-      stopping ??= (async () => {
-        await sim.shutdown();
-        await new Promise<void>((resolve, reject) => {
-          server.close((err) => (err ? reject(err) : resolve()));
-          // SDK clients keep sockets alive; close() alone would wait for them.
-          server.closeAllConnections();
-        });
-      })();
-      return stopping;
-    },
+    stop: server.stop,
   };
 }
 
@@ -112,44 +96,41 @@ async function handleQuery(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const requestId = randomUUID();
-  let status = 200;
-  let xml: string;
   let ec2 = false;
-  try {
-    if (req.method !== 'POST')
-      throw new AutoScalingError('InvalidHttpRequest', `HTTP ${req.method} is not supported`, 405);
-    const params = QueryParams.parse(await readBody(req));
-    const action = params.str('Action') ?? '';
-    ec2 = params.str('Version') === EC2_VERSION;
-    const region = regionOf(req.headers.authorization ?? '');
-    if (!region) {
-      throw new AutoScalingError(
-        'MissingAuthenticationToken',
-        'The request must contain a SigV4 Authorization header whose credential scope names the region.',
-        403,
+  await answerQuery(
+    res,
+    async (requestId) => {
+      if (req.method !== 'POST')
+        throw new AutoScalingError('InvalidHttpRequest', `HTTP ${req.method} is not supported`, 405);
+      const params = QueryParams.parse(
+        await readBody(
+          req,
+          () => new AutoScalingError('RequestEntityTooLarge', 'The request body is too large.', 413),
+        ),
       );
-    }
-    if (ec2) {
-      if (action !== 'DescribeInstances') {
-        throw new Ec2ApiError('InvalidAction', `The action ${action} is not valid for this web service.`);
+      const action = params.str('Action') ?? '';
+      ec2 = params.str('Version') === EC2_VERSION;
+      const region = credentialRegion(req.headers.authorization ?? '', { requirePrefix: true });
+      if (!region) throw new AutoScalingError('MissingAuthenticationToken', MISSING_CREDENTIAL_SCOPE, 403);
+      if (ec2) {
+        if (action !== 'DescribeInstances') {
+          throw new Ec2ApiError('InvalidAction', `The action ${action} is not valid for this web service.`);
+        }
+        return responseDocument(action, requestId, describeInstancesXml(sim, params));
       }
-      xml = responseDocument(action, requestId, describeInstancesXml(sim, params));
-    } else {
       const handler = Object.hasOwn(AUTOSCALING_ACTIONS, action) ? AUTOSCALING_ACTIONS[action] : undefined;
       if (!handler)
         throw new AutoScalingError(
           'InvalidAction',
           `The action ${action} is not valid for this web service.`,
         );
-      xml = queryResponse(action, requestId, await handler(sim, region, params));
-    }
-  } catch (err) {
-    if (ec2 || err instanceof Ec2ApiError) {
-      const e = err instanceof Ec2ApiError ? err : new Ec2ApiError('InternalError', String(err), 500);
-      status = e.httpStatus;
-      xml = errorDocument(e.code, e.message, requestId);
-    } else {
+      return queryResponse(action, requestId, await handler(sim, region, params));
+    },
+    (err, requestId) => {
+      if (ec2 || err instanceof Ec2ApiError) {
+        const e = err instanceof Ec2ApiError ? err : new Ec2ApiError('InternalError', String(err), 500);
+        return { status: e.httpStatus, xml: errorDocument(e.code, e.message, requestId) };
+      }
       const e =
         err instanceof AutoScalingError
           ? err
@@ -158,35 +139,9 @@ async function handleQuery(
               `An internal error has occurred: ${(err as Error)?.message ?? err}`,
               500,
             );
-      status = e.httpStatus;
-      xml = queryError(e.type, e.code, e.message, requestId);
-    }
-  }
-  const body = Buffer.from(xml, 'utf8');
-  res.writeHead(status, {
-    'content-type': 'text/xml;charset=UTF-8',
-    'content-length': body.byteLength,
-    'x-amzn-requestid': requestId,
-  });
-  res.end(body);
-}
-
-/** `Credential=AKID/20240101/eu-west-1/autoscaling/aws4_request` → `eu-west-1`. */
-function regionOf(authorization: string): string | undefined {
-  return /Credential=[^/\s,]+\/\d{8}\/([a-z0-9-]+)\/[a-z0-9-]+\/aws4_request/.exec(authorization)?.[1];
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buf = chunk as Buffer;
-    size += buf.byteLength;
-    if (size > MAX_BODY_BYTES)
-      throw new AutoScalingError('RequestEntityTooLarge', 'The request body is too large.', 413);
-    chunks.push(buf);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+      return { status: e.httpStatus, xml: queryError(e.type, e.code, e.message, requestId) };
+    },
+  );
 }
 
 export interface FleetLauncherOptions {

@@ -4,7 +4,7 @@
  * @aws-sdk/client-auto-scaling's schemas (undefined: the action has no result element). And the
  * EC2 DescribeInstances slice, which the scaler uses for launch times.
  */
-import { escapeXml, itemSet, leaf, node, tagSet } from '../ec2-simulator/xml';
+import { escapeXml, itemSet, leaf, node, tagSet } from '../aws-query/xml';
 import type { ActivityView, GroupView, HookView, InstanceView, LaunchTemplateView, TagView } from './model';
 import type { QueryParams } from './query';
 import type { AutoScalingSimulator, LifecycleActionInput, PutHookInput } from './simulator';

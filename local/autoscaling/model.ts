@@ -1,16 +1,8 @@
 /** Shapes and errors of the Auto Scaling simulator, independent of HTTP. */
+import { QueryError } from '../aws-query/errors';
 
 /** An Auto Scaling error as the Query API reports it (`<Error><Code>…`), with its HTTP status. */
-export class AutoScalingError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly httpStatus = 400,
-  ) {
-    super(message);
-    this.name = code;
-  }
-
+export class AutoScalingError extends QueryError {
   /** `Sender` for the caller's mistakes, `Receiver` for the service's. */
   get type(): 'Sender' | 'Receiver' {
     return this.httpStatus >= 500 ? 'Receiver' : 'Sender';
@@ -116,13 +108,4 @@ export interface Ec2Filter {
 }
 
 /** An EC2 error (`<Response><Errors><Error>…`), for the DescribeInstances slice. */
-export class Ec2ApiError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly httpStatus = 400,
-  ) {
-    super(message);
-    this.name = code;
-  }
-}
+export class Ec2ApiError extends QueryError {}

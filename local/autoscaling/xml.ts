@@ -4,15 +4,12 @@
  * errors as `<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse>`.
  * Functions return already-escaped fragments.
  */
-import { escapeXml } from '../ec2-simulator/xml';
+import { leaf, XML_DECLARATION } from '../aws-query/xml';
 
 export const AUTOSCALING_XMLNS = 'http://autoscaling.amazonaws.com/doc/2011-01-01/';
 
 /** `<Name>value</Name>`, or nothing when the value is absent. */
-export function el(name: string, value: string | number | boolean | undefined | null): string {
-  if (value === undefined || value === null) return '';
-  return `<${name}>${escapeXml(String(value))}</${name}>`;
-}
+export const el = leaf;
 
 export function wrap(name: string, ...children: string[]): string {
   return `<${name}>${children.join('')}</${name}>`;
@@ -26,7 +23,7 @@ export function members<T>(name: string, items: readonly T[], render: (item: T) 
 
 export function queryResponse(action: string, requestId: string, result: string | undefined): string {
   return (
-    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    XML_DECLARATION +
     `<${action}Response xmlns="${AUTOSCALING_XMLNS}">` +
     (result === undefined ? '' : wrap(`${action}Result`, result)) +
     wrap('ResponseMetadata', el('RequestId', requestId)) +
@@ -36,7 +33,7 @@ export function queryResponse(action: string, requestId: string, result: string 
 
 export function queryError(type: string, code: string, message: string, requestId: string): string {
   return (
-    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    XML_DECLARATION +
     `<ErrorResponse xmlns="${AUTOSCALING_XMLNS}">` +
     wrap('Error', el('Type', type), el('Code', code), el('Message', message)) +
     el('RequestId', requestId) +

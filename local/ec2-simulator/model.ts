@@ -2,18 +2,10 @@
  * Shared vocabulary of the EC2 simulator: the error it throws (an EC2 error code plus AWS's
  * message), the views it hands out, a seeded PRNG, resource ids, filters and tag rules.
  */
+import { QueryError } from '../aws-query/errors';
 
 /** An EC2 API error. `code` becomes the SDK error's `name` once it crosses the wire. */
-export class Ec2Error extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly httpStatus = 400,
-  ) {
-    super(message);
-    this.name = code;
-  }
-}
+export class Ec2Error extends QueryError {}
 
 export type Tags = Record<string, string>;
 

@@ -3,74 +3,31 @@
  * 1-based indexes (`ImportTaskId.1`, `Filter.2.Value.1`) and structures are dotted paths
  * (`DiskContainer.UserBucket.S3Bucket`).
  */
+import { formEntries, QueryParamsBase, type ScalarKind } from '../aws-query/params';
 import { Ec2Error, type Filter, type TagSpecification, type Tags } from './model';
 
-export class QueryParams {
-  private constructor(private readonly entries: ReadonlyMap<string, string>) {}
+export class QueryParams extends QueryParamsBase {
+  private constructor(entries: ReadonlyMap<string, string>) {
+    super(entries);
+  }
 
   static parse(body: string): QueryParams {
-    return new QueryParams(new Map(new URLSearchParams(body)));
+    return new QueryParams(formEntries(body));
   }
 
   static of(entries: Record<string, string>): QueryParams {
     return new QueryParams(new Map(Object.entries(entries)));
   }
 
-  str(name: string): string | undefined {
-    return this.entries.get(name);
+  protected derive(entries: ReadonlyMap<string, string>): this {
+    return new QueryParams(entries) as this;
   }
 
-  bool(name: string): boolean | undefined {
-    const raw = this.entries.get(name);
-    if (raw === undefined) return undefined;
-    if (raw === 'true') return true;
-    if (raw === 'false') return false;
-    throw new Ec2Error(
+  protected invalidValue(name: string, raw: string, kind: ScalarKind): Error {
+    return new Ec2Error(
       'InvalidParameterValue',
-      `Value (${raw}) for parameter ${name} is invalid. Expected: boolean.`,
+      `Value (${raw}) for parameter ${name} is invalid. Expected: ${kind}.`,
     );
-  }
-
-  int(name: string): number | undefined {
-    const raw = this.entries.get(name);
-    if (raw === undefined) return undefined;
-    const value = Number(raw);
-    if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value)) {
-      throw new Ec2Error(
-        'InvalidParameterValue',
-        `Value (${raw}) for parameter ${name} is invalid. Expected: integer.`,
-      );
-    }
-    return value;
-  }
-
-  /** True when `name` or any `name.…` parameter is present. */
-  has(name: string): boolean {
-    const prefix = `${name}.`;
-    for (const key of this.entries.keys()) if (key === name || key.startsWith(prefix)) return true;
-    return false;
-  }
-
-  /** The parameters under `name.`, with that prefix removed. */
-  sub(name: string): QueryParams {
-    const prefix = `${name}.`;
-    const out = new Map<string, string>();
-    for (const [key, value] of this.entries)
-      if (key.startsWith(prefix)) out.set(key.slice(prefix.length), value);
-    return new QueryParams(out);
-  }
-
-  /** `name.1`, `name.2`, … as strings, in index order (gaps allowed, as EC2 does). */
-  list(name: string): string[] {
-    return this.indexes(name).flatMap((i) => {
-      const value = this.entries.get(`${name}.${i}`);
-      return value === undefined ? [] : [value];
-    });
-  }
-
-  /** `name.1.…`, `name.2.…` as structures, in index order. */
-  structs(name: string): QueryParams[] {
-    return this.indexes(name).map((i) => this.sub(`${name}.${i}`));
   }
 
   /** `Filter.N.Name` / `Filter.N.Value.M`. Some operations' models name the list `Filters`. */
@@ -106,16 +63,5 @@ export class QueryParams {
       }
       return { resourceType, tags: spec.tags() };
     });
-  }
-
-  private indexes(name: string): number[] {
-    const prefix = `${name}.`;
-    const found = new Set<number>();
-    for (const key of this.entries.keys()) {
-      if (!key.startsWith(prefix)) continue;
-      const index = /^(\d+)(?:\.|$)/.exec(key.slice(prefix.length))?.[1];
-      if (index !== undefined) found.add(Number(index));
-    }
-    return [...found].sort((a, b) => a - b);
   }
 }
