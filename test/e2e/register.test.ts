@@ -35,7 +35,7 @@ describe('register: 100 AMI jobs at once, throttled to the account’s 20 import
       registration: {
         // Imports slower than builds, so registrations queue up behind the limit as in AWS.
         ec2: {
-          durations: { pending: 200, active: 4000, jitter: 0.3 },
+          durations: { pending: 200, active: 8000, jitter: 0.3 },
           failWhen: (task) =>
             task.key && failKeys.has(task.key)
               ? 'ClientError: Disk validation failed [Unsupported specified file format]'
@@ -72,11 +72,16 @@ describe('register: 100 AMI jobs at once, throttled to the account’s 20 import
     expect(stats.limitRejections).toBe(0);
     expect(new Set(sim.images('us-east-1').map((i) => i.name)).size).toBe(sim.images('us-east-1').length);
 
-    // "Waiting" = entered REGISTERING and not yet finished (queued for a slot, importing, registering).
+    // A registration "waits" from REGISTERING until its import ends: queued for a slot or importing.
+    // (After the import the slot is free again, whatever the later steps take.)
+    const importEnd = new Map(
+      sim.importTasks('us-east-1').map((t) => [t.key?.split('/')[1], (t as { endedAt?: number }).endedAt]),
+    );
     const spans = done.map((j) => ({
       from: Date.parse(j.history.find((h) => h.status === 'REGISTERING')?.at ?? ''),
-      to: Date.parse(j.finishedAt as string),
+      to: importEnd.get(j.jobId) ?? Date.parse(j.finishedAt as string),
     }));
+    expect(spans.every((s) => Number.isFinite(s.from) && Number.isFinite(s.to))).toBe(true);
     const events = [
       ...new Set(spans.flatMap((s) => [s.from, s.to]).concat(stats.timeline.map((p) => p.at))),
     ].sort((a, b) => a - b);
