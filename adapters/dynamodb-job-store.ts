@@ -7,8 +7,9 @@ import {
   type QueryCommandInput,
   type QueryCommandOutput,
   UpdateCommand,
+  type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { ConflictError, LeaseLostError, NotFoundError, ValidationError } from '../core/errors';
+import { ConflictError, LeaseLostError, ValidationError } from '../core/errors';
 import type { Job, JobStatus, Registration } from '../core/job';
 import { isTerminal, LEASED_STATUSES, type TransitionPlan } from '../core/transitions';
 import { JOBS_TABLE } from '../infra/definitions';
@@ -195,28 +196,20 @@ export class DynamoJobStore implements ApiJobStore {
       values[':holder'] = plan.expectHolder;
       condition += ' AND #lease.#holder = :holder';
     }
-    try {
-      const out = await this.documents.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { jobId: plan.jobId },
-          UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
-          ConditionExpression: `attribute_exists(jobId) AND ${condition}`,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return toJob(out.Attributes) as Job;
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const message = plan.expectHolder
-        ? `job ${plan.jobId}: ${plan.from} → ${plan.to} refused, the job is no longer ${plan.from} under lease of ${plan.expectHolder}`
-        : `job ${plan.jobId}: ${plan.from} → ${plan.to} refused, the job is no longer ${plan.from}`;
-      throw plan.expectHolder
-        ? new LeaseLostError(message, { cause: error })
-        : new ConflictError(message, { cause: error });
-    }
+    const refusal = plan.expectHolder
+      ? `job ${plan.jobId}: ${plan.from} → ${plan.to} refused, the job is no longer ${plan.from} under lease of ${plan.expectHolder}`
+      : `job ${plan.jobId}: ${plan.from} → ${plan.to} refused, the job is no longer ${plan.from}`;
+    return this.conditionalUpdate(
+      {
+        Key: { jobId: plan.jobId },
+        UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+        ConditionExpression: `attribute_exists(jobId) AND ${condition}`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      },
+      (cause) =>
+        plan.expectHolder ? new LeaseLostError(refusal, { cause }) : new ConflictError(refusal, { cause }),
+    );
   }
 
   async markDispatched(jobId: string, at: Date): Promise<void> {
@@ -238,27 +231,36 @@ export class DynamoJobStore implements ApiJobStore {
   }
 
   async requestCancel(jobId: string, at: Date): Promise<Job> {
+    return this.conditionalUpdate(
+      {
+        Key: { jobId },
+        UpdateExpression: 'SET cancelRequested = :t, updatedAt = :at',
+        ConditionExpression: '#status IN (:s0, :s1)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':t': true,
+          ':at': at.toISOString(),
+          ':s0': LEASED_STATUSES[0],
+          ':s1': LEASED_STATUSES[1],
+        },
+      },
+      (cause) => new ConflictError(`job ${jobId} is not running; nothing to cancel`, { cause }),
+    );
+  }
+
+  /** One conditional UpdateItem returning the new job; a failed condition becomes `refused(cause)`. */
+  private async conditionalUpdate(
+    input: Omit<UpdateCommandInput, 'TableName' | 'ReturnValues'>,
+    refused: (cause: unknown) => Error,
+  ): Promise<Job> {
     try {
       const out = await this.documents.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { jobId },
-          UpdateExpression: 'SET cancelRequested = :t, updatedAt = :at',
-          ConditionExpression: '#status IN (:s0, :s1)',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':t': true,
-            ':at': at.toISOString(),
-            ':s0': LEASED_STATUSES[0],
-            ':s1': LEASED_STATUSES[1],
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
+        new UpdateCommand({ ...input, TableName: this.tableName, ReturnValues: 'ALL_NEW' }),
       );
       return toJob(out.Attributes) as Job;
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      throw new ConflictError(`job ${jobId} is not running; nothing to cancel`, { cause: error });
+      if (error instanceof ConditionalCheckFailedException) throw refused(error);
+      throw error;
     }
   }
 
@@ -272,62 +274,42 @@ export class DynamoJobStore implements ApiJobStore {
     to: Registration,
     at: Date,
   ): Promise<Job> {
-    try {
-      const out = await this.documents.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { jobId },
-          UpdateExpression: 'SET registration = :to, updatedAt = :at',
-          ConditionExpression: from
-            ? '#status = :registering AND registration.executionName = :from'
-            : '#status = :registering AND attribute_not_exists(registration)',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':to': to,
-            ':at': at.toISOString(),
-            ':registering': 'REGISTERING',
-            ...(from ? { ':from': from } : {}),
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return toJob(out.Attributes) as Job;
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      throw new ConflictError(`job ${jobId} is no longer registering under ${from ?? 'no execution'}`, {
-        cause: error,
-      });
-    }
+    return this.conditionalUpdate(
+      {
+        Key: { jobId },
+        UpdateExpression: 'SET registration = :to, updatedAt = :at',
+        ConditionExpression: from
+          ? '#status = :registering AND registration.executionName = :from'
+          : '#status = :registering AND attribute_not_exists(registration)',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':to': to,
+          ':at': at.toISOString(),
+          ':registering': 'REGISTERING',
+          ...(from ? { ':from': from } : {}),
+        },
+      },
+      (cause) =>
+        new ConflictError(`job ${jobId} is no longer registering under ${from ?? 'no execution'}`, { cause }),
+    );
   }
 
   /** Extends the lease of `holder`; returns the job so the agent sees a cancel request. */
   async renewLease(jobId: string, holder: string, expiresAt: number): Promise<Job> {
-    try {
-      const out = await this.documents.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { jobId },
-          UpdateExpression: 'SET #lease.expiresAt = :exp',
-          ConditionExpression: '#status IN (:s0, :s1) AND #lease.#holder = :holder',
-          ExpressionAttributeNames: { '#status': 'status', '#lease': 'lease', '#holder': 'holder' },
-          ExpressionAttributeValues: {
-            ':exp': expiresAt,
-            ':holder': holder,
-            ':s0': LEASED_STATUSES[0],
-            ':s1': LEASED_STATUSES[1],
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return toJob(out.Attributes) as Job;
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      throw new LeaseLostError(`job ${jobId}: lease of ${holder} is gone`, { cause: error });
-    }
+    return this.conditionalUpdate(
+      {
+        Key: { jobId },
+        UpdateExpression: 'SET #lease.expiresAt = :exp',
+        ConditionExpression: '#status IN (:s0, :s1) AND #lease.#holder = :holder',
+        ExpressionAttributeNames: { '#status': 'status', '#lease': 'lease', '#holder': 'holder' },
+        ExpressionAttributeValues: {
+          ':exp': expiresAt,
+          ':holder': holder,
+          ':s0': LEASED_STATUSES[0],
+          ':s1': LEASED_STATUSES[1],
+        },
+      },
+      (cause) => new LeaseLostError(`job ${jobId}: lease of ${holder} is gone`, { cause }),
+    );
   }
-}
-
-export function requireJob(job: Job | undefined, jobId: string): Job {
-  if (!job) throw new NotFoundError(`job ${jobId} not found`);
-  return job;
 }

@@ -50,11 +50,6 @@ export interface ArtifactStore {
   appendLog(jobId: string, attempt: number, seq: number, chunk: Buffer): Promise<void>;
 }
 
-/** Sends a job back to its queue after a requeue (lease recovery). */
-export interface Redispatcher {
-  dispatch(job: Pick<Job, 'jobId' | 'pool' | 'priority'>): Promise<void>;
-}
-
 /** Starts the register workflow for a job whose artifact is uploaded. */
 export interface Registrar {
   readonly target: RegistrationTarget;

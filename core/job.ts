@@ -232,7 +232,3 @@ export interface Job extends JobSpec {
   error?: JobError;
   history: HistoryEntry[];
 }
-
-export function isAmiTarget(t: ImageTarget): boolean {
-  return t.type === 'aws-ami';
-}
