@@ -200,8 +200,9 @@ export class JobService {
       for (const c of chunks) parts.push(c.text);
       seq += chunks.length;
       budget -= chunks.length;
-      // Move on only once a later attempt exists: the current one may still be writing.
-      if (chunks.length === 0 || budget > 0) {
+      // This attempt has no more output yet: move on only once a later attempt exists (the current
+      // one may still be writing).
+      if (budget > 0) {
         if (attempt >= job.attempts) break;
         attempt += 1;
         seq = 0;
