@@ -14,7 +14,10 @@ export interface Row {
   p95: number;
   max: number;
   instanceMinutes: number;
+  /** Instance-minutes ÷ the perfect-foresight bound of the same trace. */
   ratio: number;
+  /** Instance-minutes ÷ the trace's build-minutes. */
+  workRatio: number;
   bootShare: number;
   idleShare: number;
   killed: number;
@@ -22,7 +25,13 @@ export interface Row {
   unfinished: number;
 }
 
-export function row(policy: string, r: RunResult, lowerBoundSeconds: number): Row {
+/** The yardsticks every row is divided by, computed from the trace in the same run. */
+export interface Yardsticks {
+  foresightSeconds: number;
+  workSeconds: number;
+}
+
+export function row(policy: string, r: RunResult, by: Yardsticks): Row {
   const share = (s: number) => (r.instanceSeconds > 0 ? s / r.instanceSeconds : 0);
   return {
     policy,
@@ -30,12 +39,34 @@ export function row(policy: string, r: RunResult, lowerBoundSeconds: number): Ro
     p95: percentile(r.waits, 0.95),
     max: percentile(r.waits, 1),
     instanceMinutes: r.instanceSeconds / 60,
-    ratio: r.instanceSeconds / lowerBoundSeconds,
+    ratio: r.instanceSeconds / by.foresightSeconds,
+    workRatio: r.instanceSeconds / by.workSeconds,
     bootShare: share(r.bootSeconds),
     idleShare: share(r.idleSeconds),
     killed: r.killed,
     launches: r.launches,
     unfinished: r.unfinished,
+  };
+}
+
+/** A row for a bound: no waits, nothing killed. */
+export function bound(
+  policy: string,
+  b: Yardsticks & { seconds: number; bootSeconds: number; idleSeconds: number; launches: number },
+): Row {
+  return {
+    policy,
+    p50: 0,
+    p95: 0,
+    max: 0,
+    instanceMinutes: b.seconds / 60,
+    ratio: b.seconds / b.foresightSeconds,
+    workRatio: b.seconds / b.workSeconds,
+    bootShare: b.bootSeconds / b.seconds,
+    idleShare: b.idleSeconds / b.seconds,
+    killed: 0,
+    launches: b.launches,
+    unfinished: 0,
   };
 }
 
@@ -49,7 +80,8 @@ export function table(rows: readonly Row[]): string {
     'p95 wait',
     'max wait',
     'instance-min',
-    '× bound',
+    '× foresight',
+    '× work',
     'boot',
     'idle',
     'launches',
@@ -62,6 +94,7 @@ export function table(rows: readonly Row[]): string {
     secs(r.max),
     r.instanceMinutes.toFixed(1),
     `${r.ratio.toFixed(2)}×`,
+    `${r.workRatio.toFixed(2)}×`,
     pct(r.bootShare),
     pct(r.idleShare),
     String(r.launches),

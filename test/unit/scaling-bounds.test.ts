@@ -1,0 +1,209 @@
+/**
+ * The yardsticks of `npm run bench:scaling`: the perfect-foresight bound is checked against an
+ * independent dynamic programme over the same relaxation and against a concrete zero-wait fleet
+ * with builds pinned to instances, which can only cost more.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { bootFloor, perfectForesight, workSeconds } from '../../bench/scaling/bounds';
+import type { TraceJob } from '../../bench/scaling/traces';
+
+const job = (id: number, arrival: number, build: number): TraceJob => ({
+  id,
+  arrival,
+  build,
+  priority: 'normal',
+});
+const jobsOf = (pairs: ReadonlyArray<readonly [number, number]>) =>
+  pairs.map(([arrival, build], id) => job(id, arrival, build));
+
+/**
+ * min over integer R(t) ≥ N(t), constant between events, of ∫R + boot × (total rise of R), with
+ * R = 0 before the first and after the last event: a brute force over every R on every segment.
+ */
+function optimumByDynamicProgramme(jobs: readonly TraceJob[], boot: number): number {
+  const times = [...new Set(jobs.flatMap((j) => [j.arrival, j.arrival + j.build]))].sort((a, b) => a - b);
+  const segments = times.slice(0, -1).map((from, i) => {
+    const to = times[i + 1] as number;
+    const running = jobs.filter((j) => j.arrival <= from && j.arrival + j.build >= to).length;
+    return { length: to - from, running };
+  });
+  const most = Math.max(0, ...segments.map((s) => s.running));
+  // cost[r]: the cheapest way to reach the current segment with r instances in service.
+  let cost = Array.from({ length: most + 1 }, (_, r) => (r === 0 ? 0 : Number.POSITIVE_INFINITY));
+  for (const s of segments) {
+    cost = cost.map((_, r) => {
+      if (r < s.running) return Number.POSITIVE_INFINITY;
+      const from = Math.min(...cost.map((c, p) => c + boot * Math.max(0, r - p)));
+      return from + r * s.length;
+    });
+  }
+  return Math.min(...cost);
+}
+
+/** A zero-wait fleet with each build pinned to one instance: reuse the latest-freed instance
+ * when its gap is shorter than a boot, else launch one. Feasible, so never below the bound. */
+function pinnedFleetCost(jobs: readonly TraceJob[], boot: number): number {
+  const freeAt: number[] = [];
+  let extra = 0;
+  for (const j of [...jobs].sort((a, b) => a.arrival - b.arrival)) {
+    const reusable = freeAt
+      .map((at, i) => ({ at, i }))
+      .filter(({ at }) => at <= j.arrival && j.arrival - at < boot)
+      .sort((a, b) => b.at - a.at)[0];
+    if (reusable) {
+      extra += j.arrival - reusable.at;
+      freeAt[reusable.i] = j.arrival + j.build;
+    } else {
+      extra += boot;
+      freeAt.push(j.arrival + j.build);
+    }
+  }
+  return workSeconds({ jobs }) + extra;
+}
+
+describe('perfectForesight', () => {
+  it.each([
+    {
+      name: 'one job: its build and one boot',
+      jobs: [[0, 100]],
+      boot: 60,
+      seconds: 160,
+      launches: 1,
+      idle: 0,
+    },
+    {
+      name: 'a gap shorter than a boot is bridged idle',
+      jobs: [
+        [0, 100],
+        [130, 100],
+      ],
+      boot: 60,
+      seconds: 60 + 100 + 30 + 100,
+      launches: 1,
+      idle: 30,
+    },
+    {
+      name: 'a gap of a whole boot or more takes a new launch',
+      jobs: [
+        [0, 100],
+        [160, 100],
+      ],
+      boot: 60,
+      seconds: 2 * 60 + 200,
+      launches: 2,
+      idle: 0,
+    },
+    {
+      name: 'a build ending as another starts hands its instance over',
+      jobs: [
+        [0, 100],
+        [100, 50],
+      ],
+      boot: 60,
+      seconds: 60 + 150,
+      launches: 1,
+      idle: 0,
+    },
+    {
+      name: 'overlapping builds need an instance each',
+      jobs: [
+        [0, 100],
+        [10, 100],
+        [20, 100],
+      ],
+      boot: 60,
+      seconds: 3 * 60 + 300,
+      launches: 3,
+      idle: 0,
+    },
+    {
+      name: 'a short build inside a long one leaves the second layer with a bridgeable gap',
+      jobs: [
+        [0, 1000],
+        [100, 50],
+        [200, 50],
+      ],
+      boot: 60,
+      seconds: 2 * 60 + 1100 + 50,
+      launches: 2,
+      idle: 50,
+    },
+    {
+      name: 'free boots: the bound is the build-seconds',
+      jobs: [
+        [0, 10],
+        [5, 10],
+        [100, 10],
+      ],
+      boot: 0,
+      seconds: 30,
+      launches: 3,
+      idle: 0,
+    },
+  ])('$name', ({ jobs, boot, seconds, launches, idle }) => {
+    const pf = perfectForesight({ jobs: jobsOf(jobs as Array<[number, number]>) }, boot);
+    expect(pf.seconds).toBeCloseTo(seconds, 9);
+    expect(pf.launches).toBe(launches);
+    expect(pf.idleSeconds).toBeCloseTo(idle, 9);
+    expect(pf.bootSeconds).toBe(launches * boot);
+  });
+
+  it('reports the peak of builds running at once', () => {
+    const pf = perfectForesight(
+      {
+        jobs: jobsOf([
+          [0, 100],
+          [50, 100],
+          [60, 10],
+          [200, 5],
+        ]),
+      },
+      60,
+    );
+    expect(pf.peak).toBe(3);
+  });
+
+  const arbJobs = fc
+    .array(fc.tuple(fc.integer({ min: 0, max: 600 }), fc.integer({ min: 1, max: 400 })), {
+      minLength: 1,
+      maxLength: 7,
+    })
+    .map(jobsOf);
+  const arbBoot = fc.integer({ min: 0, max: 150 });
+
+  it('equals the brute-force optimum of the same relaxation', () => {
+    fc.assert(
+      fc.property(arbJobs, arbBoot, (jobs, boot) => {
+        expect(perfectForesight({ jobs }, boot).seconds).toBeCloseTo(
+          optimumByDynamicProgramme(jobs, boot),
+          6,
+        );
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('is never above a real zero-wait fleet, nor below the build-seconds plus one boot', () => {
+    fc.assert(
+      fc.property(arbJobs, arbBoot, (jobs, boot) => {
+        const pf = perfectForesight({ jobs }, boot);
+        expect(pf.seconds).toBeLessThanOrEqual(pinnedFleetCost(jobs, boot) + 1e-6);
+        expect(pf.seconds).toBeGreaterThanOrEqual(workSeconds({ jobs }) + boot - 1e-6);
+        expect(pf.seconds).toBeLessThanOrEqual(workSeconds({ jobs }) + jobs.length * boot + 1e-6);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('bootFloor', () => {
+  it('needs one boot per job meeting the target, less the builds short enough to be followed', () => {
+    // 20 jobs in 10 s, target 100 s, boots from 60 s: a second job fits on an instance only after a
+    // build of at most 10 + 100 − 60 = 50 s, and two builds here are that short.
+    const jobs = Array.from({ length: 20 }, (_, i) => job(i, i / 2, i < 2 ? 40 : 300));
+    const floor = bootFloor({ jobs }, 100, 0.95, 60);
+    expect(floor.launches).toBe(19 - 2);
+    expect(floor.seconds).toBe(workSeconds({ jobs }) + 17 * 60);
+  });
+});
