@@ -39,6 +39,8 @@ export interface PerfectForesight {
  * under any policy, and a policy that makes jobs wait may cost less than this.
  */
 export function perfectForesight(trace: Jobs, bootSeconds: number): PerfectForesight {
+  const zero = trace.jobs.find((j) => !(j.build > 0));
+  if (zero) throw new Error(`job ${zero.id}: a build must take some time, got ${zero.build} s`);
   // Ends sort before starts at the same instant, so a build that ends as another starts hands over.
   const events = trace.jobs
     .flatMap((j) => [
@@ -57,7 +59,7 @@ export function perfectForesight(trace: Jobs, bootSeconds: number): PerfectFores
       running += 1;
       peak = Math.max(peak, running);
       const offAt = layerOffAt[running];
-      if (offAt !== undefined && e.at - offAt < bootSeconds) {
+      if (offAt !== undefined && (e.at - offAt < bootSeconds || e.at === offAt)) {
         idleSeconds += e.at - offAt;
       } else {
         launches += 1;
@@ -71,34 +73,33 @@ export function perfectForesight(trace: Jobs, bootSeconds: number): PerfectFores
   return { seconds: workSeconds(trace) + boot + idleSeconds, launches, bootSeconds: boot, idleSeconds, peak };
 }
 
-export interface BootFloor {
-  /** Instances any online policy meeting the wait target must boot. */
+export interface WaitTargetFloor {
+  /** Instances any policy meeting the wait target must bring into service. */
   launches: number;
-  /** Build-seconds + launches × the shortest boot: no online policy meeting the target does better. */
+  /** Build-seconds + launches × the shortest boot. */
   seconds: number;
 }
 
 /**
- * Why the build-seconds alone are out of reach on a burst. Any online policy that starts from zero
- * instances and gives `percentile` of the jobs a wait of at most `waitTarget` must boot almost one
- * instance per job:
- * - an instance is launched no earlier than the first arrival, so it runs its first job no
- *   earlier than first arrival + bootMin;
- * - a job meeting the target starts by last arrival + waitTarget;
- * - so an instance can have run a second such job only if its first build was at most
- *   (last arrival + waitTarget) − (first arrival + bootMin) long; there are `short` such builds.
- * Hence launches ≥ ceil(percentile × jobs) − short, each paying a whole boot on top of the builds.
+ * The cheapest any policy can be while it starts `percentile` of the jobs within `waitTarget` of
+ * their arrival, even one that knows the future and launches before the first arrival:
+ * - a job meeting the target starts within [first arrival, last arrival + waitTarget];
+ * - on one instance, a job meeting the target can follow another only if the earlier build fits in
+ *   that window, so an instance running k such jobs has k − 1 builds no longer than the window;
+ * - hence instances ≥ ceil(percentile × jobs) − (builds that short), each paying a boot.
+ * With `online` (no launch before the first arrival) the window starts a boot later, at first
+ * arrival + boot, which is the floor a scaler that reacts to arrivals faces.
  */
-export function bootFloor(
+export function waitTargetFloor(
   trace: Jobs,
   waitTarget: number,
   percentile: number,
   bootMinSeconds: number,
-): BootFloor {
+  online: boolean,
+): WaitTargetFloor {
   const arrivals = trace.jobs.map((j) => j.arrival);
-  const first = Math.min(...arrivals);
-  const last = Math.max(...arrivals);
-  const window = last + waitTarget - (first + bootMinSeconds);
+  const first = Math.min(...arrivals) + (online ? bootMinSeconds : 0);
+  const window = Math.max(...arrivals) + waitTarget - first;
   const short = trace.jobs.filter((j) => j.build <= window).length;
   const launches = Math.max(0, Math.ceil(percentile * trace.jobs.length) - short);
   return { launches, seconds: workSeconds(trace) + launches * bootMinSeconds };

@@ -73,7 +73,7 @@ describe('priorities: one agent, a backlog of every class', () => {
     expect(share('high')).toBeGreaterThan(share('normal'));
     expect(share('normal')).toBeGreaterThanOrEqual(0.2);
     expect(share('low')).toBeGreaterThanOrEqual(0.1);
-  });
+  }, 150_000); // 60 builds on one agent, one after another: longer than the default timeout on a busy machine
 });
 
 describe('auto rebuilds are capped fleet-wide; pools and architectures', () => {
@@ -110,7 +110,7 @@ describe('auto rebuilds are capped fleet-wide; pools and architectures', () => {
     const lastAutoStart = Math.max(...autoJobs.map(startOf));
     for (const job of explicitJobs) expect(startOf(job)).toBeLessThan(lastAutoStart);
     expect(autoJobs.every((j) => j.attempts === 1)).toBe(true);
-  });
+  }, 200_000); // its own waits allow 180 s
 
   it('an aarch64 job starts only on the aarch64 pool’s agent; a job no pool serves is refused naming the pools', async () => {
     const { body } = await stack.alice.submit({ ...quick({}), arch: 'aarch64' });

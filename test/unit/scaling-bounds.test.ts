@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bootFloor, perfectForesight, workSeconds } from '../../bench/scaling/bounds';
+import { perfectForesight, waitTargetFloor, workSeconds } from '../../bench/scaling/bounds';
 import type { TraceJob } from '../../bench/scaling/traces';
 
 const job = (id: number, arrival: number, build: number): TraceJob => ({
@@ -60,6 +60,38 @@ function pinnedFleetCost(jobs: readonly TraceJob[], boot: number): number {
     }
   }
   return workSeconds({ jobs }) + extra;
+}
+
+/**
+ * The cheapest zero-wait fleet with builds pinned to instances, by trying every way to split the
+ * jobs among instances: an instance pays one boot and lives from its first job's start to its
+ * last job's end; its jobs may not overlap. Exponential: for a handful of jobs only.
+ */
+function pinnedOptimum(jobs: readonly TraceJob[], boot: number): number {
+  const sorted = [...jobs].sort((a, b) => a.arrival - b.arrival || a.build - b.build);
+  let best = Number.POSITIVE_INFINITY;
+  const instances: Array<{ from: number; to: number }> = [];
+  const place = (i: number, cost: number) => {
+    if (cost >= best) return;
+    const j = sorted[i];
+    if (!j) {
+      best = cost;
+      return;
+    }
+    const end = j.arrival + j.build;
+    for (const inst of instances) {
+      if (inst.to > j.arrival) continue;
+      const before = inst.to;
+      inst.to = end;
+      place(i + 1, cost + (end - before));
+      inst.to = before;
+    }
+    instances.push({ from: j.arrival, to: end });
+    place(i + 1, cost + boot + j.build);
+    instances.pop();
+  };
+  place(0, 0);
+  return best;
 }
 
 describe('perfectForesight', () => {
@@ -141,12 +173,37 @@ describe('perfectForesight', () => {
       launches: 3,
       idle: 0,
     },
+    {
+      name: 'free boots: a handover is no launch',
+      jobs: [
+        [0, 10],
+        [10, 10],
+      ],
+      boot: 0,
+      seconds: 20,
+      launches: 1,
+      idle: 0,
+    },
   ])('$name', ({ jobs, boot, seconds, launches, idle }) => {
     const pf = perfectForesight({ jobs: jobsOf(jobs as Array<[number, number]>) }, boot);
     expect(pf.seconds).toBeCloseTo(seconds, 9);
     expect(pf.launches).toBe(launches);
     expect(pf.idleSeconds).toBeCloseTo(idle, 9);
     expect(pf.bootSeconds).toBe(launches * boot);
+  });
+
+  it('refuses a build that takes no time', () => {
+    expect(() =>
+      perfectForesight(
+        {
+          jobs: jobsOf([
+            [0, 10],
+            [5, 0],
+          ]),
+        },
+        60,
+      ),
+    ).toThrow(/job 1: a build must take some time/);
   });
 
   it('reports the peak of builds running at once', () => {
@@ -197,13 +254,40 @@ describe('perfectForesight', () => {
   });
 });
 
-describe('bootFloor', () => {
-  it('needs one boot per job meeting the target, less the builds short enough to be followed', () => {
-    // 20 jobs in 10 s, target 100 s, boots from 60 s: a second job fits on an instance only after a
-    // build of at most 10 + 100 − 60 = 50 s, and two builds here are that short.
-    const jobs = Array.from({ length: 20 }, (_, i) => job(i, i / 2, i < 2 ? 40 : 300));
-    const floor = bootFloor({ jobs }, 100, 0.95, 60);
-    expect(floor.launches).toBe(19 - 2);
-    expect(floor.seconds).toBe(workSeconds({ jobs }) + 17 * 60);
+describe('perfectForesight against every pinned fleet', () => {
+  it('is never above the cheapest zero-wait fleet with builds pinned to instances', () => {
+    const arbFew = fc
+      .array(fc.tuple(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 1, max: 200 })), {
+        minLength: 1,
+        maxLength: 6,
+      })
+      .map(jobsOf);
+    fc.assert(
+      fc.property(arbFew, fc.integer({ min: 0, max: 150 }), (jobs, boot) => {
+        expect(perfectForesight({ jobs }, boot).seconds).toBeLessThanOrEqual(
+          pinnedOptimum(jobs, boot) + 1e-6,
+        );
+      }),
+      { numRuns: 400 },
+    );
   });
+});
+
+describe('waitTargetFloor', () => {
+  // 20 jobs in 10 s (arrivals 0 … 9.5 s), a target of 100 s, boots from 60 s; builds 40, 80 and 300 s.
+  const jobs = Array.from({ length: 20 }, (_, i) => job(i, i / 2, i < 2 ? 40 : i < 4 ? 80 : 300));
+
+  it.each([
+    // Foresight: a job meeting the target can follow a build of up to 9.5 + 100 − 0 s: four of them.
+    { online: false, launches: 19 - 4 },
+    // Online: instances serve from 60 s, so only builds of up to 9.5 + 100 − 60 s can be followed.
+    { online: true, launches: 19 - 2 },
+  ])(
+    'online $online: one boot per job meeting the target, less the builds short enough to be followed',
+    ({ online, launches }) => {
+      const floor = waitTargetFloor({ jobs }, 100, 0.95, 60, online);
+      expect(floor.launches).toBe(launches);
+      expect(floor.seconds).toBe(workSeconds({ jobs }) + launches * 60);
+    },
+  );
 });
