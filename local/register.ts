@@ -128,15 +128,20 @@ export async function startLocalRegistration(options: LocalRegistrationOptions):
     }
     return client;
   };
-  const { stateMachineArn } = service.register(stateMachineName, definition, {
-    clients: { ec2: ec2For(region), dynamodb: clients.dynamodb },
-    lambdas: {
-      [functionArn(region, names.record)]: (event) =>
-        recordRegistration(store, event as RecordEvent, new Date()),
-      [functionArn(region, names.copy)]: (event) =>
-        copyImageToRegion(ec2For, event as Parameters<typeof copyImageToRegion>[1]),
+  const { stateMachineArn } = service.register(
+    stateMachineName,
+    definition,
+    {
+      clients: { ec2: ec2For(region), dynamodb: clients.dynamodb },
+      lambdas: {
+        [functionArn(region, names.record)]: (event) =>
+          recordRegistration(store, event as RecordEvent, new Date()),
+        [functionArn(region, names.copy)]: (event) =>
+          copyImageToRegion(ec2For, event as Parameters<typeof copyImageToRegion>[1]),
+      },
     },
-  });
+    { waitOverridesByState: { WaitForImport: options.importPollMs ?? compression / 4 } },
+  );
   const server = await startStepFunctionsServer(service, { port: 0 });
   return {
     stateMachineArn,
