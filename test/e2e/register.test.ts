@@ -35,7 +35,7 @@ describe('register: 100 AMI jobs at once, throttled to the account’s 20 import
       registration: {
         // Imports slower than builds, so registrations queue up behind the limit as in AWS.
         ec2: {
-          durations: { pending: 200, active: 8000, jitter: 0.3 },
+          durations: { pending: 200, active: 12000, jitter: 0.3 },
           failWhen: (task) =>
             task.key && failKeys.has(task.key)
               ? 'ClientError: Disk validation failed [Unsupported specified file format]'
