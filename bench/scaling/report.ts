@@ -14,7 +14,7 @@ export interface Row {
   p95: number;
   max: number;
   instanceMinutes: number;
-  /** Instance-minutes ÷ the perfect-foresight bound of the same trace. */
+  /** Instance-minutes ÷ the perfect-foresight (zero-wait) fleet of the same trace. */
   ratio: number;
   /** Instance-minutes ÷ the trace's build-minutes. */
   workRatio: number;

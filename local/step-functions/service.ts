@@ -251,6 +251,12 @@ export class LocalStepFunctions {
       if (missing) problems.push(`${where}: ${missing}`);
       tasks.set(stateName, resource);
     });
+    // An override keyed by a name the definition does not have would silently do nothing.
+    for (const state of Object.keys(options.waitOverridesByState ?? {})) {
+      if (!waitStates.includes(state)) {
+        problems.push(`waitOverridesByState names "${state}", which is not a Wait state of this definition`);
+      }
+    }
     if (problems.length) {
       throw new Error(`State machine "${name}" cannot run locally:\n- ${problems.join('\n- ')}`);
     }

@@ -108,7 +108,7 @@ describe('register: 100 AMI jobs at once, throttled to the account’s 20 import
     expect(meanActive).toBeGreaterThanOrEqual(18);
     const slots = await readSemaphore(stack.clients.documents, stack.state.slotsTableName, IMPORT_SLOTS);
     expect(slots).toEqual({ count: 0, holders: [] });
-  }, 300_000); // 100 registrations, 20 imports at a time: its own waits allow 240 s
+  }, 300_000); // 100 registrations, 20 imports at a time; the first of its waits allows 240 s
 
   it('an execution stopped mid-import: its slot is reclaimed and the retry makes exactly one AMI', async () => {
     const { body } = await stack.alice.submit(amiJob('stopped-mid-import'));

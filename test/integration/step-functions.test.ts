@@ -565,6 +565,14 @@ describe('registration', () => {
         {},
       ),
     ).toThrow(/JSONata/);
+    expect(() =>
+      service.register(
+        'misnamed-override',
+        { StartAt: 'Poll', States: { Poll: { Type: 'Wait', Seconds: 5, End: true } } } as AslDefinition,
+        {},
+        { waitOverridesByState: { Pol: 1 } },
+      ),
+    ).toThrow(/waitOverridesByState names "Pol", which is not a Wait state/);
   });
 
   it('rejects bad execution input and names as the API does', () => {

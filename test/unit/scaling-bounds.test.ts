@@ -1,5 +1,5 @@
 /**
- * The yardsticks of `npm run bench:scaling`: the perfect-foresight bound is checked against an
+ * The yardsticks of `npm run bench:scaling`: the perfect-foresight (zero-wait) fleet is checked against an
  * independent dynamic programme over the same relaxation and against a concrete zero-wait fleet
  * with builds pinned to instances, which can only cost more.
  */
@@ -92,6 +92,47 @@ function pinnedOptimum(jobs: readonly TraceJob[], boot: number): number {
   };
   place(0, 0);
   return best;
+}
+
+/**
+ * The fewest instances on which `needed` jobs can start within `target` of arrival, by trying every
+ * split of the jobs among k instances. An instance serves from `readyAt` on. On one instance, the
+ * jobs that meet the target go first, in arrival order (their deadlines are in the same order, so
+ * no other order fits more), each as early as the one before lets it; the rest go last.
+ */
+function fewestInstancesMeeting(
+  jobs: readonly TraceJob[],
+  target: number,
+  needed: number,
+  readyAt: number,
+): number {
+  const onTime = (mine: readonly TraceJob[]) => {
+    let best = 0;
+    for (let mask = 0; mask < 1 << mine.length; mask += 1) {
+      const chosen = mine.filter((_, i) => mask & (1 << i)).sort((a, b) => a.arrival - b.arrival);
+      let free = readyAt;
+      let fits = true;
+      for (const j of chosen) {
+        const start = Math.max(free, j.arrival);
+        if (start > j.arrival + target) fits = false;
+        free = start + j.build;
+      }
+      if (fits) best = Math.max(best, chosen.length);
+    }
+    return best;
+  };
+  for (let k = 1; k <= jobs.length; k += 1) {
+    const owner = new Array<number>(jobs.length).fill(0);
+    for (;;) {
+      const split = Array.from({ length: k }, (_, i) => jobs.filter((_, n) => owner[n] === i));
+      if (split.reduce((sum, mine) => sum + onTime(mine), 0) >= needed) return k;
+      let n = 0;
+      while (n < owner.length && owner[n] === k - 1) owner[n++] = 0;
+      if (n === owner.length) break;
+      owner[n] = (owner[n] ?? 0) + 1;
+    }
+  }
+  return jobs.length;
 }
 
 describe('perfectForesight', () => {
@@ -290,4 +331,31 @@ describe('waitTargetFloor', () => {
       expect(floor.seconds).toBe(workSeconds({ jobs }) + launches * 60);
     },
   );
+
+  it('never asks for more instances than the best split of the jobs needs', () => {
+    const arbFew = fc
+      .array(fc.tuple(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 1, max: 150 })), {
+        minLength: 1,
+        maxLength: 5,
+      })
+      .map(jobsOf);
+    fc.assert(
+      fc.property(
+        arbFew,
+        fc.integer({ min: 0, max: 120 }),
+        fc.constantFrom(0.5, 0.8, 1),
+        fc.integer({ min: 1, max: 90 }),
+        fc.boolean(),
+        (jobs, target, percentile, boot, online) => {
+          const floor = waitTargetFloor({ jobs }, target, percentile, boot, online);
+          const first = Math.min(...jobs.map((j) => j.arrival));
+          const needed = Math.ceil(percentile * jobs.length);
+          // Online, no instance serves before the first arrival plus a boot; with foresight, any time.
+          const best = fewestInstancesMeeting(jobs, target, needed, online ? first + boot : -Infinity);
+          expect(floor.launches).toBeLessThanOrEqual(best);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
 });
