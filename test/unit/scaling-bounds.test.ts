@@ -135,6 +135,15 @@ function fewestInstancesMeeting(
   return jobs.length;
 }
 
+/** Up to `most` jobs arriving in [0, lastArrival], each building for 1 to `longestBuild` seconds. */
+const arbJobSet = (lastArrival: number, longestBuild: number, most: number) =>
+  fc
+    .array(fc.tuple(fc.integer({ min: 0, max: lastArrival }), fc.integer({ min: 1, max: longestBuild })), {
+      minLength: 1,
+      maxLength: most,
+    })
+    .map(jobsOf);
+
 describe('perfectForesight', () => {
   it.each([
     {
@@ -262,12 +271,7 @@ describe('perfectForesight', () => {
     expect(pf.peak).toBe(3);
   });
 
-  const arbJobs = fc
-    .array(fc.tuple(fc.integer({ min: 0, max: 600 }), fc.integer({ min: 1, max: 400 })), {
-      minLength: 1,
-      maxLength: 7,
-    })
-    .map(jobsOf);
+  const arbJobs = arbJobSet(600, 400, 7);
   const arbBoot = fc.integer({ min: 0, max: 150 });
 
   it('equals the brute-force optimum of the same relaxation', () => {
@@ -297,12 +301,7 @@ describe('perfectForesight', () => {
 
 describe('perfectForesight against every pinned fleet', () => {
   it('is never above the cheapest zero-wait fleet with builds pinned to instances', () => {
-    const arbFew = fc
-      .array(fc.tuple(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 1, max: 200 })), {
-        minLength: 1,
-        maxLength: 6,
-      })
-      .map(jobsOf);
+    const arbFew = arbJobSet(300, 200, 6);
     fc.assert(
       fc.property(arbFew, fc.integer({ min: 0, max: 150 }), (jobs, boot) => {
         expect(perfectForesight({ jobs }, boot).seconds).toBeLessThanOrEqual(
@@ -333,12 +332,7 @@ describe('waitTargetFloor', () => {
   );
 
   it('never asks for more instances than the best split of the jobs needs', () => {
-    const arbFew = fc
-      .array(fc.tuple(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 1, max: 150 })), {
-        minLength: 1,
-        maxLength: 5,
-      })
-      .map(jobsOf);
+    const arbFew = arbJobSet(60, 150, 5);
     fc.assert(
       fc.property(
         arbFew,
