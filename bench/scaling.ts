@@ -1,10 +1,11 @@
 /**
  * `npm run bench:scaling`: a deterministic discrete-event simulation of one pool under four traces,
  * comparing Kiln's scaling decision (core/scaling.ts, the code the scaler runs) with AWS's
- * backlog-per-instance target tracking and a Buildkite-style scaler, and holding it to two yardsticks
- * on the burst: the perfect-foresight (zero-wait) fleet, and the cheapest any policy meeting the wait
- * target can be (ADR 0005). Simulated time, seeded randomness: a run takes seconds and prints the same table every
- * time for the same options. Exits 1 if Kiln misses a target (docs/scaling.md explains each).
+ * backlog-per-instance target tracking and a Buildkite-style scaler, and holding it to two
+ * yardsticks on the burst: the perfect-foresight (zero-wait) fleet, and the cheapest any policy
+ * meeting the wait target can be (ADR 0005). Simulated time, seeded randomness: a run takes seconds
+ * and prints the same table every time for the same options. Exits 1 if Kiln misses a target
+ * (docs/scaling.md explains each).
  *
  *   npx tsx bench/scaling.ts [--seed=kiln] [--boot=60-90] [--boot-failure=0.01] [--metric-delay=30]
  *     [--interval=10] [--idle-timeout=10] [--arrival-window=1] [--build-mean=300] [--max=50]
@@ -102,6 +103,7 @@ for (const trace of chosen) {
   const work = workSeconds(trace);
   // The shortest boot: whatever boot times are drawn, no zero-wait fleet costs less than this.
   const foresight = perfectForesight(trace, bootMin);
+  const by = { foresightSeconds: foresight.seconds, workSeconds: work };
   const rows: Row[] = [];
   const runs: RunResult[] = [];
   for (const policy of policies) {
@@ -109,25 +111,15 @@ for (const trace of chosen) {
     policy.attach(fleet);
     const run = fleet.run();
     runs.push(run);
-    rows.push(row(policy.name, run, { foresightSeconds: foresight.seconds, workSeconds: work }));
+    rows.push(row(policy.name, run, by));
   }
   rows.push(
-    bound('perfect foresight', {
-      seconds: foresight.seconds,
-      bootSeconds: foresight.bootSeconds,
-      idleSeconds: foresight.idleSeconds,
-      launches: foresight.launches,
-      foresightSeconds: foresight.seconds,
-      workSeconds: work,
-    }),
-    bound('build-minutes only', {
-      seconds: work,
-      bootSeconds: 0,
-      idleSeconds: 0,
-      launches: trace.jobs.length,
-      foresightSeconds: foresight.seconds,
-      workSeconds: work,
-    }),
+    bound('perfect foresight', foresight, by),
+    bound(
+      'build-minutes only',
+      { seconds: work, bootSeconds: 0, idleSeconds: 0, launches: trace.jobs.length },
+      by,
+    ),
   );
   out.push('', `### ${trace.name}: ${trace.description}`, '');
   out.push(

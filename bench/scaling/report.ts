@@ -49,19 +49,24 @@ export function row(policy: string, r: RunResult, by: Yardsticks): Row {
   };
 }
 
+/** What a bound costs, in instance-seconds. */
+export interface BoundCost {
+  seconds: number;
+  bootSeconds: number;
+  idleSeconds: number;
+  launches: number;
+}
+
 /** A row for a bound: no waits, nothing killed. */
-export function bound(
-  policy: string,
-  b: Yardsticks & { seconds: number; bootSeconds: number; idleSeconds: number; launches: number },
-): Row {
+export function bound(policy: string, b: BoundCost, by: Yardsticks): Row {
   return {
     policy,
     p50: 0,
     p95: 0,
     max: 0,
     instanceMinutes: b.seconds / 60,
-    ratio: b.seconds / b.foresightSeconds,
-    workRatio: b.seconds / b.workSeconds,
+    ratio: b.seconds / by.foresightSeconds,
+    workRatio: b.seconds / by.workSeconds,
     bootShare: b.bootSeconds / b.seconds,
     idleShare: b.idleSeconds / b.seconds,
     killed: 0,
